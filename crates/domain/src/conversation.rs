@@ -1,0 +1,132 @@
+//! Conversations: named threads of messages owned by one user.
+
+use std::fmt;
+
+use crate::validation::{Field, Rule, ValidationError, check_length};
+use crate::{ConversationId, Message, Timestamp, UserId};
+
+/// A valid conversation name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConversationName(String);
+
+impl ConversationName {
+    /// Most characters of a name.
+    pub const MAX_CHARS: usize = 100;
+    /// The name of a conversation created without one.
+    pub const DEFAULT: &'static str = "New conversation";
+
+    /// Trims `raw` and accepts it if it follows the name rules.
+    ///
+    /// ```
+    /// use chatbot_domain::ConversationName;
+    /// assert_eq!(ConversationName::parse("  Trip to Oslo ").unwrap().as_str(), "Trip to Oslo");
+    /// assert!(ConversationName::parse("   ").is_err());
+    /// ```
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let name = raw.trim();
+        check_length(Field::Name, name, 1, Self::MAX_CHARS)?;
+        if name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                Field::Name,
+                Rule::Forbidden {
+                    what: "control characters such as line breaks",
+                },
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ConversationName {
+    /// `"New conversation"`.
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+impl fmt::Display for ConversationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stored conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// The conversation's id.
+    pub id: ConversationId,
+    /// The user it belongs to; nobody else sees it.
+    pub owner: UserId,
+    /// Its name.
+    pub name: ConversationName,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last active: created, renamed or given a message. Lists show the
+    /// most recently active conversation first.
+    pub updated_at: Timestamp,
+}
+
+/// A conversation about to be stored; it starts active at `created_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConversation {
+    /// The user it belongs to.
+    pub owner: UserId,
+    /// Its name.
+    pub name: ConversationName,
+    /// When it is created.
+    pub created_at: Timestamp,
+}
+
+/// A conversation with all its messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationWithMessages {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its messages, oldest first.
+    pub messages: Vec<Message>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded_after_trimming() {
+        assert_eq!(ConversationName::parse(" a ").unwrap().as_str(), "a");
+        let hundred = format!("  {}  ", "é".repeat(100));
+        assert_eq!(
+            ConversationName::parse(&hundred)
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            100
+        );
+        assert_eq!(
+            ConversationName::parse(&"é".repeat(101)).unwrap_err().rule,
+            Rule::TooLong { max: 100 }
+        );
+        assert_eq!(
+            ConversationName::parse(" \t\n ").unwrap_err().rule,
+            Rule::Blank
+        );
+    }
+
+    #[test]
+    fn names_refuse_control_characters_inside() {
+        let error = ConversationName::parse("two\nlines").unwrap_err();
+        assert_eq!(error.field, Field::Name);
+        assert!(matches!(error.rule, Rule::Forbidden { .. }));
+        assert!(ConversationName::parse("nul\u{0}").is_err());
+    }
+
+    #[test]
+    fn default_name() {
+        assert_eq!(ConversationName::default().as_str(), "New conversation");
+    }
+}

@@ -1,0 +1,86 @@
+//! What can go wrong, in the domain and behind its ports.
+
+use crate::ValidationError;
+
+/// Any error an adapter wants to pass on as the cause of a port error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a use case failed. Each variant is something a caller can act on; the
+/// `Display` text is safe to show to a user, the `source` chain is for logs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input broke a rule; the error names the field and the rule.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Sign-up with a name that is taken, in any letter case.
+    #[error("that username is already taken")]
+    UsernameTaken,
+    /// Login with an unknown name or a wrong password; deliberately one error for both.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The conversation does not exist or belongs to someone else; deliberately one
+    /// error for both, so other users' ids stay secret.
+    #[error("conversation not found")]
+    ConversationNotFound,
+    /// The storage cannot be reached right now; retrying later may succeed.
+    #[error("the database is unavailable, try again shortly")]
+    StorageUnavailable(#[source] StorageError),
+    /// The storage failed in a way retrying will not fix.
+    #[error("the database operation failed")]
+    Storage(#[source] StorageError),
+    /// The bot did not reply. The user's message was stored before the bot was asked
+    /// and stays.
+    #[error("the bot is unavailable, try again shortly")]
+    BotUnavailable(#[source] BotError),
+    /// Hashing or verifying a password failed.
+    #[error("password hashing failed")]
+    Hashing(#[source] HashError),
+}
+
+impl From<StorageError> for Error {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(_) => Self::StorageUnavailable(error),
+            StorageError::Conflict | StorageError::Failed(_) => Self::Storage(error),
+        }
+    }
+}
+
+/// Why a storage port failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database cannot be reached, or is too busy to answer in time.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A record with the same unique key already exists.
+    #[error("a record with the same unique key already exists")]
+    Conflict,
+    /// Anything else: a bug, a broken schema, corrupt data.
+    #[error("the database operation failed")]
+    Failed(#[source] BoxError),
+}
+
+/// The bot could not produce a reply.
+#[derive(Debug, thiserror::Error)]
+#[error("the bot could not reply")]
+pub struct BotError(#[source] BoxError);
+
+impl BotError {
+    /// A bot failure caused by `source`.
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        Self(source.into())
+    }
+}
+
+/// A password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+#[error("the password hasher failed")]
+pub struct HashError(#[source] BoxError);
+
+impl HashError {
+    /// A hasher failure caused by `source`.
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        Self(source.into())
+    }
+}

@@ -1,0 +1,74 @@
+#![warn(missing_docs)]
+//! The chatbot's domain: users, conversations and messages, the rules they follow, the
+//! ports they are stored and answered through, and the use cases over them.
+//!
+//! This crate knows no web framework, database or async runtime. Inputs are parsed once
+//! at the edge into validated types ([`Username`], [`Password`], [`ConversationName`],
+//! [`MessageText`]); the [`services`] take only those, and reach the outside
+//! world through the traits in [`ports`], which adapters implement. Failures are one
+//! [`Error`] type whose variants say what a caller can do about them.
+//!
+//! # Example
+//!
+//! The services driven by mockall mocks of the ports (the `mocks` feature):
+//!
+//! ```
+//! use chatbot_domain::ports::{MockBot, MockConversationRepository, MockMessageRepository};
+//! use chatbot_domain::services::ChatService;
+//! use chatbot_domain::{
+//!     ConversationId, Error, Message, MessageId, MessageText, Sender, SystemClock, UserId,
+//! };
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let alice = UserId::new(1);
+//! let chat_id = ConversationId::new(10);
+//!
+//! // Alice owns conversation 10 and nobody else does.
+//! let mut messages = MockMessageRepository::new();
+//! messages.expect_append_message().returning(move |owner, conversation, new| {
+//!     Ok((owner == alice).then(|| Message {
+//!         id: MessageId::new(if new.sender == Sender::User { 1 } else { 2 }),
+//!         conversation_id: conversation,
+//!         sender: new.sender,
+//!         text: new.text,
+//!         created_at: new.created_at,
+//!     }))
+//! });
+//! let mut bot = MockBot::new();
+//! bot.expect_reply().returning(|message| Ok(format!("You said: {}", message.text)));
+//!
+//! let chat = ChatService::new(MockConversationRepository::new(), messages, bot, SystemClock);
+//!
+//! let text = MessageText::parse("  Hello there  ")?;
+//! let exchange = chat.send_message(alice, chat_id, text.clone()).await?;
+//! assert_eq!(exchange.user_message.text, "Hello there");
+//! assert_eq!(exchange.bot_message.text, "You said: Hello there");
+//!
+//! // Bob cannot write into Alice's conversation: to him it does not exist.
+//! let bob = UserId::new(2);
+//! let refused = chat.send_message(bob, chat_id, text).await;
+//! assert!(matches!(refused, Err(Error::ConversationNotFound)));
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
+
+mod conversation;
+mod error;
+mod id;
+mod message;
+pub mod ports;
+mod redact;
+pub mod services;
+mod session;
+mod time;
+mod user;
+mod validation;
+
+pub use conversation::{Conversation, ConversationName, ConversationWithMessages, NewConversation};
+pub use error::{BotError, BoxError, Error, HashError, StorageError};
+pub use id::{ConversationId, MessageId, UserId};
+pub use message::{Exchange, Message, MessageText, NewMessage, Sender, UnknownSender};
+pub use session::{SessionKey, SessionRecord};
+pub use time::{SystemClock, Timestamp};
+pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};
+pub use validation::{Field, Rule, ValidationError};

@@ -1,0 +1,151 @@
+//! The ports: what the domain needs from the outside world.
+//!
+//! Adapters implement these traits (diesel storage, bcrypt, a bot); the services in
+//! [`crate::services`] are generic over them. With the `mocks` feature, each trait
+//! `Foo` has a mockall mock `MockFoo` here.
+//!
+//! The ports are async because the bot is a network call that will stream, and a
+//! storage adapter must not block an async runtime's workers: an adapter over a
+//! blocking driver runs it on a blocking thread pool. Every storage method is one
+//! atomic unit of work, and the ones that touch a conversation take its owner, so
+//! ownership is enforced by the query itself and a foreign conversation is
+//! indistinguishable from a missing one.
+
+use async_trait::async_trait;
+
+use crate::{
+    BotError, Conversation, ConversationId, ConversationName, ConversationWithMessages,
+    Credentials, HashError, Message, NewConversation, NewMessage, NewUser, Password,
+    PasswordAttempt, PasswordHash, SessionKey, SessionRecord, StorageError, Timestamp, User,
+    UserId, Username,
+};
+
+/// Stores users.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user. Fails with [`StorageError::Conflict`] when a user with the
+    /// same [normalized](Username::normalized) name exists.
+    async fn insert_user(&self, user: NewUser) -> Result<User, StorageError>;
+
+    /// The user whose name equals `username` ignoring letter case, with their
+    /// password hash.
+    async fn find_credentials(
+        &self,
+        username: &Username,
+    ) -> Result<Option<Credentials>, StorageError>;
+}
+
+/// Stores conversations.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ConversationRepository: Send + Sync {
+    /// Stores a new conversation.
+    async fn insert_conversation(
+        &self,
+        conversation: NewConversation,
+    ) -> Result<Conversation, StorageError>;
+
+    /// Every conversation of `owner` with all its messages, in one consistent read:
+    /// the most recently active conversation first, messages oldest first.
+    async fn list_conversations_with_messages(
+        &self,
+        owner: UserId,
+    ) -> Result<Vec<ConversationWithMessages>, StorageError>;
+
+    /// Renames `owner`'s conversation `id` and marks it active at `at`; `None` when
+    /// `owner` has no such conversation.
+    async fn rename_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        name: ConversationName,
+        at: Timestamp,
+    ) -> Result<Option<Conversation>, StorageError>;
+
+    /// Deletes `owner`'s conversation `id` with its messages; `false` when `owner`
+    /// has no such conversation.
+    async fn delete_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<bool, StorageError>;
+}
+
+/// Stores messages.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait MessageRepository: Send + Sync {
+    /// Appends `message` to `owner`'s conversation `conversation` and marks the
+    /// conversation active at the message's time, atomically; `None` when `owner`
+    /// has no such conversation. Once this returns `Ok`, the message is durable.
+    async fn append_message(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        message: NewMessage,
+    ) -> Result<Option<Message>, StorageError>;
+}
+
+/// Stores server-side sessions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session. Fails with [`StorageError::Conflict`] when its key exists.
+    async fn insert_session(&self, session: SessionRecord) -> Result<(), StorageError>;
+
+    /// The session with `key`, unless it has expired by `now`.
+    async fn load_session(
+        &self,
+        key: &SessionKey,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StorageError>;
+
+    /// Replaces the user, state and expiry of the session with the record's key;
+    /// `false` when no such session is stored.
+    async fn update_session(&self, session: SessionRecord) -> Result<bool, StorageError>;
+
+    /// Moves the expiry of the session with `key`; `false` when no such session is
+    /// stored.
+    async fn touch_session(
+        &self,
+        key: &SessionKey,
+        expires_at: Timestamp,
+    ) -> Result<bool, StorageError>;
+
+    /// Deletes the session with `key`, if stored.
+    async fn delete_session(&self, key: &SessionKey) -> Result<(), StorageError>;
+
+    /// Deletes every session expired by `now`; returns how many.
+    async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError>;
+}
+
+/// Hashes and verifies passwords.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A salted hash of `password`.
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
+
+    /// Whether `attempt` is the password `hash` was made from.
+    async fn verify(
+        &self,
+        attempt: &PasswordAttempt,
+        hash: &PasswordHash,
+    ) -> Result<bool, HashError>;
+}
+
+/// Answers the user's messages.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Bot: Send + Sync {
+    /// The reply to `message`, which is already stored in its conversation.
+    async fn reply(&self, message: &Message) -> Result<String, BotError>;
+}
+
+/// Tells the services what time it is, so tests can fix it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+}

@@ -1,0 +1,397 @@
+use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
+use crate::{
+    Conversation, ConversationId, ConversationName, ConversationWithMessages, Error, Exchange,
+    MessageText, NewConversation, NewMessage, Sender, UserId,
+};
+
+/// Conversations and messages, each use case on behalf of one user who only ever sees
+/// and changes their own conversations: another user's conversation is
+/// [not found](Error::ConversationNotFound).
+#[derive(Debug)]
+pub struct ChatService<R, M, B, C> {
+    conversations: R,
+    messages: M,
+    bot: B,
+    clock: C,
+}
+
+impl<R, M, B, C> ChatService<R, M, B, C>
+where
+    R: ConversationRepository,
+    M: MessageRepository,
+    B: Bot,
+    C: Clock,
+{
+    /// A service over these stores, this bot and this clock.
+    pub fn new(conversations: R, messages: M, bot: B, clock: C) -> Self {
+        Self {
+            conversations,
+            messages,
+            bot,
+            clock,
+        }
+    }
+
+    /// Every conversation of `owner` with its messages: the most recently active
+    /// conversation first, messages oldest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn conversations(
+        &self,
+        owner: UserId,
+    ) -> Result<Vec<ConversationWithMessages>, Error> {
+        Ok(self
+            .conversations
+            .list_conversations_with_messages(owner)
+            .await?)
+    }
+
+    /// Starts an empty conversation for `owner`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn create_conversation(
+        &self,
+        owner: UserId,
+        name: ConversationName,
+    ) -> Result<Conversation, Error> {
+        let conversation = NewConversation {
+            owner,
+            name,
+            created_at: self.clock.now(),
+        };
+        Ok(self.conversations.insert_conversation(conversation).await?)
+    }
+
+    /// Renames `owner`'s conversation `id`.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`]; storage failures.
+    pub async fn rename_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        name: ConversationName,
+    ) -> Result<Conversation, Error> {
+        self.conversations
+            .rename_conversation(owner, id, name, self.clock.now())
+            .await?
+            .ok_or(Error::ConversationNotFound)
+    }
+
+    /// Deletes `owner`'s conversation `id` and its messages.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`]; storage failures.
+    pub async fn delete_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<(), Error> {
+        if self.conversations.delete_conversation(owner, id).await? {
+            Ok(())
+        } else {
+            Err(Error::ConversationNotFound)
+        }
+    }
+
+    /// Adds `text` to `owner`'s conversation `id` and the bot's reply after it.
+    ///
+    /// The user's message is stored before the bot is asked, and no transaction stays
+    /// open while the bot thinks.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`] (then nothing is stored, and the bot is not
+    /// asked); [`Error::BotUnavailable`] when the bot fails, in which case the user's
+    /// message stays stored; storage failures.
+    pub async fn send_message(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        text: MessageText,
+    ) -> Result<Exchange, Error> {
+        let user_message = self
+            .append(owner, id, Sender::User, text.into_string())
+            .await?;
+        let reply = self
+            .bot
+            .reply(&user_message)
+            .await
+            .map_err(Error::BotUnavailable)?;
+        let bot_message = self.append(owner, id, Sender::Bot, reply).await?;
+        Ok(Exchange {
+            user_message,
+            bot_message,
+        })
+    }
+
+    async fn append(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        sender: Sender,
+        text: String,
+    ) -> Result<crate::Message, Error> {
+        let message = NewMessage {
+            sender,
+            text,
+            created_at: self.clock.now(),
+        };
+        self.messages
+            .append_message(owner, id, message)
+            .await?
+            .ok_or(Error::ConversationNotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mockall::Sequence;
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::ports::{MockBot, MockClock, MockConversationRepository, MockMessageRepository};
+    use crate::{BotError, Message, MessageId, StorageError, Timestamp};
+
+    const OWNER: UserId = UserId::new(1);
+    const CONVERSATION: ConversationId = ConversationId::new(10);
+
+    fn now() -> Timestamp {
+        Timestamp::from_unix_millis(1_764_050_834_123).unwrap()
+    }
+
+    fn clock() -> MockClock {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        clock
+    }
+
+    fn conversation(name: &str) -> Conversation {
+        Conversation {
+            id: CONVERSATION,
+            owner: OWNER,
+            name: ConversationName::parse(name).unwrap(),
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn stored(id: i64, message: &NewMessage) -> Message {
+        Message {
+            id: MessageId::new(id),
+            conversation_id: CONVERSATION,
+            sender: message.sender,
+            text: message.text.clone(),
+            created_at: message.created_at,
+        }
+    }
+
+    type Service =
+        ChatService<MockConversationRepository, MockMessageRepository, MockBot, MockClock>;
+
+    fn service(
+        conversations: MockConversationRepository,
+        messages: MockMessageRepository,
+        bot: MockBot,
+    ) -> Service {
+        ChatService::new(conversations, messages, bot, clock())
+    }
+
+    #[tokio::test]
+    async fn lists_the_owners_conversations() {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_list_conversations_with_messages()
+            .with(eq(OWNER))
+            .returning(|_| {
+                Ok(vec![ConversationWithMessages {
+                    conversation: conversation("Hello"),
+                    messages: vec![],
+                }])
+            });
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        let listed = service.conversations(OWNER).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].conversation.name.as_str(), "Hello");
+    }
+
+    #[tokio::test]
+    async fn creates_a_conversation_for_the_owner_at_the_current_time() {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_insert_conversation()
+            .with(eq(NewConversation {
+                owner: OWNER,
+                name: ConversationName::default(),
+                created_at: now(),
+            }))
+            .returning(|_| Ok(conversation("New conversation")));
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        let created = service
+            .create_conversation(OWNER, ConversationName::default())
+            .await
+            .unwrap();
+        assert_eq!(created.name.as_str(), "New conversation");
+    }
+
+    #[tokio::test]
+    async fn renames_only_the_owners_conversation() {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_rename_conversation()
+            .with(
+                eq(OWNER),
+                eq(CONVERSATION),
+                eq(ConversationName::parse("Renamed").unwrap()),
+                eq(now()),
+            )
+            .returning(|_, _, name, _| Ok(Some(conversation(name.as_str()))));
+        conversations
+            .expect_rename_conversation()
+            .returning(|_, _, _, _| Ok(None));
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        let renamed = service
+            .rename_conversation(
+                OWNER,
+                CONVERSATION,
+                ConversationName::parse("Renamed").unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.name.as_str(), "Renamed");
+
+        let foreign = service
+            .rename_conversation(
+                UserId::new(2),
+                CONVERSATION,
+                ConversationName::parse("Mine now").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(foreign, Error::ConversationNotFound),
+            "{foreign:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_a_missing_or_foreign_conversation_is_not_found() {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_delete_conversation()
+            .with(eq(OWNER), eq(CONVERSATION))
+            .returning(|_, _| Ok(true));
+        conversations
+            .expect_delete_conversation()
+            .returning(|_, _| Ok(false));
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        service
+            .delete_conversation(OWNER, CONVERSATION)
+            .await
+            .unwrap();
+        let error = service
+            .delete_conversation(UserId::new(2), CONVERSATION)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn send_message_stores_the_users_message_then_asks_the_bot_then_stores_its_reply() {
+        let mut sequence = Sequence::new();
+        let mut messages = MockMessageRepository::new();
+        let mut bot = MockBot::new();
+        messages
+            .expect_append_message()
+            .withf(|owner, id, m| {
+                *owner == OWNER && *id == CONVERSATION && m.sender == Sender::User && m.text == "hi"
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+        bot.expect_reply()
+            .withf(|m| m.id == MessageId::new(100) && m.text == "hi")
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok("hello to you".to_owned()));
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| m.sender == Sender::Bot && m.text == "hello to you")
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _, m| Ok(Some(stored(101, &m))));
+        let service = service(MockConversationRepository::new(), messages, bot);
+
+        let exchange = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse(" hi ").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(exchange.user_message.sender, Sender::User);
+        assert_eq!(exchange.user_message.text, "hi");
+        assert_eq!(exchange.bot_message.sender, Sender::Bot);
+        assert_eq!(exchange.bot_message.id, MessageId::new(101));
+    }
+
+    #[tokio::test]
+    async fn send_message_to_a_missing_or_foreign_conversation_never_asks_the_bot() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .times(1)
+            .returning(|_, _, _| Ok(None));
+        let mut bot = MockBot::new();
+        bot.expect_reply().never();
+        let service = service(MockConversationRepository::new(), messages, bot);
+
+        let error = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_bot_keeps_the_users_message_and_stores_no_reply() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| m.sender == Sender::User)
+            .times(1)
+            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| m.sender == Sender::Bot)
+            .never();
+        let mut bot = MockBot::new();
+        bot.expect_reply()
+            .returning(|_| Err(BotError::new("model server timed out")));
+        let service = service(MockConversationRepository::new(), messages, bot);
+
+        let error = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::BotUnavailable(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the bot is unavailable, try again shortly"
+        );
+    }
+
+    #[tokio::test]
+    async fn storage_outage_is_reported_as_unavailable() {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_list_conversations_with_messages()
+            .returning(|_| Err(StorageError::Unavailable("pool timed out".into())));
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        let error = service.conversations(OWNER).await.unwrap_err();
+        assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
+    }
+}

@@ -1,0 +1,116 @@
+//! Points in time, and the system clock that reads them.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::ports::Clock;
+
+/// An instant in UTC, with millisecond precision.
+///
+/// Milliseconds are what both databases keep and what the API shows, so every
+/// timestamp is truncated once on creation: a value written and read back is equal
+/// to itself on every backend. Displays as RFC 3339 with a `Z`:
+/// `2026-11-25T06:07:14.123Z`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// Truncates `instant` to whole milliseconds.
+    pub fn from_datetime(instant: DateTime<Utc>) -> Self {
+        let truncated = DateTime::from_timestamp_millis(instant.timestamp_millis());
+        Self(truncated.unwrap_or(instant))
+    }
+
+    /// The instant `millis` milliseconds after the Unix epoch, if chrono can represent it.
+    pub fn from_unix_millis(millis: i64) -> Option<Self> {
+        DateTime::from_timestamp_millis(millis).map(Self)
+    }
+
+    /// The current time, read from the system clock.
+    pub fn now() -> Self {
+        Self::from_datetime(Utc::now())
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// The instant as a chrono value, for adapters that store or format it.
+    pub fn as_datetime(self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// The instant `duration` later, or the latest representable instant when that
+    /// would overflow (an expiry that far away never comes anyway).
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        chrono::TimeDelta::from_std(duration)
+            .ok()
+            .and_then(|delta| self.0.checked_add_signed(delta))
+            .map_or(Self(DateTime::<Utc>::MAX_UTC), Self::from_datetime)
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(instant: DateTime<Utc>) -> Self {
+        Self::from_datetime(instant)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The [`Clock`] of the operating system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|e| panic!("bad test timestamp {rfc3339}: {e}"))
+    }
+
+    #[test]
+    fn truncates_to_milliseconds_and_displays_rfc3339_utc() {
+        let t = Timestamp::from_datetime(at("2026-11-25T06:07:14.123987654Z"));
+        assert_eq!(t.to_string(), "2026-11-25T06:07:14.123Z");
+        assert_eq!(t, Timestamp::from_unix_millis(t.unix_millis()).unwrap());
+    }
+
+    #[test]
+    fn whole_seconds_still_show_milliseconds() {
+        let t = Timestamp::from_datetime(at("2026-11-25T06:07:14+02:00"));
+        assert_eq!(t.to_string(), "2026-11-25T04:07:14.000Z");
+    }
+
+    #[test]
+    fn saturating_add_adds_and_saturates() {
+        let t = Timestamp::from_datetime(at("2026-11-25T06:07:14.500Z"));
+        assert_eq!(
+            t.saturating_add(Duration::from_secs(1800)).to_string(),
+            "2026-11-25T06:37:14.500Z"
+        );
+        assert!(t.saturating_add(Duration::MAX) > t);
+    }
+}

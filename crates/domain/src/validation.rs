@@ -1,0 +1,116 @@
+//! Why a value was refused: the field and the rule it broke.
+
+use std::fmt;
+
+/// The input fields whose values the domain validates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// A user's login name.
+    Username,
+    /// A user's password.
+    Password,
+    /// A conversation's name.
+    Name,
+    /// A message's text.
+    Text,
+}
+
+impl Field {
+    /// The field's name as clients send it in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Username => "username",
+            Self::Password => "password",
+            Self::Name => "name",
+            Self::Text => "text",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule a value broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Nothing but whitespace.
+    Blank,
+    /// Fewer characters than the minimum.
+    TooShort {
+        /// Fewest characters allowed.
+        min: usize,
+    },
+    /// More characters than the maximum.
+    TooLong {
+        /// Most characters allowed.
+        max: usize,
+    },
+    /// More bytes of UTF-8 than the maximum.
+    TooManyBytes {
+        /// Most bytes allowed.
+        max: usize,
+    },
+    /// A character outside the allowed set.
+    OnlyAllowed {
+        /// The allowed characters, in words.
+        allowed: &'static str,
+    },
+    /// A character of a forbidden kind.
+    Forbidden {
+        /// The forbidden characters, in words.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Blank => f.write_str("must not be empty"),
+            Self::TooShort { min } => write!(f, "must be at least {min} characters long"),
+            Self::TooLong { max } => write!(f, "must be at most {max} characters long"),
+            Self::TooManyBytes { max } => write!(f, "must be at most {max} bytes long"),
+            Self::OnlyAllowed { allowed } => write!(f, "may only contain {allowed}"),
+            Self::Forbidden { what } => write!(f, "must not contain {what}"),
+        }
+    }
+}
+
+/// A value was refused: which field, and which rule it broke.
+///
+/// Displays as a sentence a UI can show, such as
+/// `username must be at least 3 characters long`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{field} {rule}")]
+pub struct ValidationError {
+    /// The refused field.
+    pub field: Field,
+    /// The rule its value broke.
+    pub rule: Rule,
+}
+
+impl ValidationError {
+    /// A refusal of `field` for breaking `rule`.
+    pub const fn new(field: Field, rule: Rule) -> Self {
+        Self { field, rule }
+    }
+}
+
+/// Checks the character count of an already trimmed `value` against `min..=max`.
+pub(crate) fn check_length(
+    field: Field,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
+    let refuse = |rule| Err(ValidationError::new(field, rule));
+    // Counting stops past `max`, so a huge input costs no more than a valid one.
+    match value.chars().take(max + 1).count() {
+        0 if min > 0 => refuse(Rule::Blank),
+        n if n < min => refuse(Rule::TooShort { min }),
+        n if n > max => refuse(Rule::TooLong { max }),
+        _ => Ok(()),
+    }
+}
