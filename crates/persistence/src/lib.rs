@@ -1,1 +1,59 @@
-//! x
+//! The diesel adapter of the chatbot domain's storage ports, on SQLite and PostgreSQL.
+//!
+//! [`Database`] is an r2d2 pool of connections to either database and implements
+//! [`UserRepository`](chatbot_domain::ports::UserRepository),
+//! [`ConversationRepository`](chatbot_domain::ports::ConversationRepository),
+//! [`MessageRepository`](chatbot_domain::ports::MessageRepository) and
+//! [`SessionRepository`](chatbot_domain::ports::SessionRepository).
+//!
+//! # One code path, two databases
+//!
+//! Queries are written once against a diesel `MultiConnection` enum over
+//! `PgConnection` and `SqliteConnection`; the pool's connection manager picks the
+//! driver from the URL's scheme ([`DatabaseUrl`]). The schema uses portable column
+//! types only (`BIGINT`, `TEXT`, `TIMESTAMP`), timestamps are written by the
+//! application in UTC with millisecond precision, so both databases store and return
+//! the same values. Migrations are embedded, one set per dialect under the
+//! repository's `migrations/` folder, with the same names in both.
+//!
+//! SQLite connections run with `foreign_keys=ON` (cascading deletes),
+//! `journal_mode=WAL` (readers beside a writer), `synchronous=NORMAL` (a committed
+//! write survives a crash of the process) and a busy timeout, and write transactions
+//! begin with a write, so concurrent writers wait for each other instead of failing
+//! with "database is locked".
+//!
+//! # Blocking work and async callers
+//!
+//! Diesel is blocking, and the domain's ports are async (the bot is a network call,
+//! and the send-message use case must not hold a transaction open while the bot
+//! thinks). So each port method here is one unit of work — one statement or one
+//! short transaction — run with a pooled connection on tokio's blocking thread pool
+//! (`spawn_blocking`). Request handlers can await the ports directly and never block
+//! their async worker; a use case that calls several ports gets a clear sequence of
+//! transactions rather than one held across an external call. The cost is one hop to
+//! the blocking pool per port call, microseconds against a query.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use chatbot_persistence::{Database, DatabaseUrl, PoolOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = DatabaseUrl::parse("sqlite://data/chatbot.db")?;
+//! let database = Database::connect(&url, &PoolOptions::default())?;
+//! database.run_pending_migrations()?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod connection;
+mod database;
+mod migrations;
+mod repositories;
+mod rows;
+mod schema;
+mod url;
+
+pub use database::{Backend, ConnectError, Database, PoolOptions};
+pub use migrations::{MigrationError, MigrationStatus};
+pub use url::{DatabaseUrl, UrlError};

@@ -117,7 +117,7 @@ mod tests {
         let mut clock = MockClock::new();
         clock
             .expect_now()
-            .return_const(Timestamp::from_unix_millis(1_764_050_834_123).unwrap());
+            .return_const(Timestamp::from_unix_millis(1_795_586_834_123).unwrap());
         clock
     }
 
@@ -149,7 +149,7 @@ mod tests {
             .withf(|u| {
                 u.username.as_str() == "Ada"
                     && u.password_hash.as_str() == "hashed"
-                    && u.created_at.unix_millis() == 1_764_050_834_123
+                    && u.created_at.unix_millis() == 1_795_586_834_123
             })
             .returning(|_| Ok(ada()));
         let service = AccountService::new(users, hasher, clock());

@@ -158,7 +158,7 @@ mod tests {
     const CONVERSATION: ConversationId = ConversationId::new(10);
 
     fn now() -> Timestamp {
-        Timestamp::from_unix_millis(1_764_050_834_123).unwrap()
+        Timestamp::from_unix_millis(1_795_586_834_123).unwrap()
     }
 
     fn clock() -> MockClock {

@@ -1,0 +1,149 @@
+//! Table rows, and their translation to and from domain values.
+
+use chatbot_domain::{
+    Conversation, ConversationId, ConversationName, Credentials, Message, MessageId, PasswordHash,
+    SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username,
+};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::database::corrupt;
+use crate::schema::{conversations, messages, sessions, users};
+
+/// Timestamps are stored as UTC without a zone, the portable `TIMESTAMP` type.
+pub(crate) fn to_column(timestamp: Timestamp) -> NaiveDateTime {
+    timestamp.as_datetime().naive_utc()
+}
+
+fn from_column(stored: NaiveDateTime) -> Timestamp {
+    Timestamp::from_datetime(stored.and_utc())
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    id: i64,
+    username: String,
+    created_at: NaiveDateTime,
+}
+
+impl UserRow {
+    pub(crate) fn into_user(self) -> Result<User, StorageError> {
+        Ok(User {
+            id: UserId::new(self.id),
+            username: Username::parse(&self.username).map_err(corrupt)?,
+            created_at: from_column(self.created_at),
+        })
+    }
+
+    pub(crate) fn into_credentials(
+        self,
+        password_hash: String,
+    ) -> Result<Credentials, StorageError> {
+        Ok(Credentials {
+            user: self.into_user()?,
+            password_hash: PasswordHash::new(password_hash),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct NewUserRow {
+    pub(crate) username: String,
+    pub(crate) password_hash: String,
+    pub(crate) created_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = conversations)]
+pub(crate) struct ConversationRow {
+    pub(crate) id: i64,
+    user_id: i64,
+    name: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl ConversationRow {
+    pub(crate) fn into_conversation(self) -> Result<Conversation, StorageError> {
+        Ok(Conversation {
+            id: ConversationId::new(self.id),
+            owner: UserId::new(self.user_id),
+            name: ConversationName::parse(&self.name).map_err(corrupt)?,
+            created_at: from_column(self.created_at),
+            updated_at: from_column(self.updated_at),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = conversations)]
+pub(crate) struct NewConversationRow {
+    pub(crate) user_id: i64,
+    pub(crate) name: String,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub(crate) struct MessageRow {
+    id: i64,
+    conversation_id: i64,
+    sender: String,
+    text: String,
+    created_at: NaiveDateTime,
+}
+
+impl MessageRow {
+    pub(crate) fn into_message(self) -> Result<Message, StorageError> {
+        Ok(Message {
+            id: MessageId::new(self.id),
+            conversation_id: ConversationId::new(self.conversation_id),
+            sender: self.sender.parse().map_err(corrupt)?,
+            text: self.text,
+            created_at: from_column(self.created_at),
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub(crate) struct NewMessageRow {
+    pub(crate) conversation_id: i64,
+    pub(crate) sender: &'static str,
+    pub(crate) text: String,
+    pub(crate) created_at: NaiveDateTime,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub(crate) session_key: String,
+    pub(crate) user_id: Option<i64>,
+    pub(crate) state: String,
+    pub(crate) expires_at: NaiveDateTime,
+}
+
+impl From<SessionRecord> for SessionRow {
+    fn from(record: SessionRecord) -> Self {
+        Self {
+            session_key: record.key.as_str().to_owned(),
+            user_id: record.user.map(UserId::get),
+            state: record.state,
+            expires_at: to_column(record.expires_at),
+        }
+    }
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            key: SessionKey::new(row.session_key),
+            user: row.user_id.map(UserId::new),
+            state: row.state,
+            expires_at: from_column(row.expires_at),
+        }
+    }
+}

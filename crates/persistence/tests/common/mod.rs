@@ -1,0 +1,185 @@
+//! A fresh, isolated database per test: a temporary SQLite file, or a PostgreSQL
+//! schema of its own on the server named by `TEST_DATABASE_URL`, dropped afterwards.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chatbot_persistence::{Database, DatabaseUrl, PoolOptions};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+/// The variable naming the PostgreSQL server the tests create their schemas on.
+pub const POSTGRES_VARIABLE: &str = "TEST_DATABASE_URL";
+
+pub struct TestDb {
+    pub db: Database,
+    place: Place,
+}
+
+enum Place {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        server: String,
+        url: String,
+        schema: String,
+    },
+}
+
+impl TestDb {
+    /// A migrated SQLite database in a temporary folder.
+    pub fn sqlite() -> Self {
+        let test = Self::sqlite_unmigrated();
+        test.db.run_pending_migrations().unwrap();
+        test
+    }
+
+    pub fn sqlite_unmigrated() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let db = connect(&url);
+        Self {
+            db,
+            place: Place::Sqlite { url, _dir: dir },
+        }
+    }
+
+    /// A migrated PostgreSQL schema of its own, or `None` (said loudly) without a server.
+    pub fn postgres() -> Option<Self> {
+        let test = Self::postgres_unmigrated()?;
+        test.db.run_pending_migrations().unwrap();
+        Some(test)
+    }
+
+    pub fn postgres_unmigrated() -> Option<Self> {
+        let Ok(server) = std::env::var(POSTGRES_VARIABLE) else {
+            // Straight to the terminal: the test harness would swallow eprintln!.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** {POSTGRES_VARIABLE} is not set: PostgreSQL half SKIPPED ***\n"
+            );
+            return None;
+        };
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!(
+            "test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            nanos % 1_000_000_000
+        );
+        PgConnection::establish(&server)
+            .unwrap_or_else(|e| panic!("{POSTGRES_VARIABLE}={server} is unreachable: {e}"))
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
+        let db = connect(&url);
+        Some(Self {
+            db,
+            place: Place::Postgres {
+                server,
+                url,
+                schema,
+            },
+        })
+    }
+
+    /// Runs `sql` on a connection of its own, beside the pool.
+    pub fn execute(&self, sql: &str) {
+        match &self.place {
+            Place::Sqlite { url, .. } => {
+                let mut c =
+                    SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+                c.batch_execute(&format!("PRAGMA foreign_keys = ON; {sql}"))
+                    .unwrap();
+            }
+            Place::Postgres { url, .. } => {
+                PgConnection::establish(url)
+                    .unwrap()
+                    .batch_execute(sql)
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The single number `sql` selects, as column `n`.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let query = diesel::sql_query(sql);
+        match &self.place {
+            Place::Sqlite { url, .. } => {
+                let mut c =
+                    SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+                query.get_result::<Count>(&mut c).unwrap().n
+            }
+            Place::Postgres { url, .. } => {
+                query
+                    .get_result::<Count>(&mut PgConnection::establish(url).unwrap())
+                    .unwrap()
+                    .n
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Place::Postgres { server, schema, .. } = &self.place {
+            if let Ok(mut c) = PgConnection::establish(server) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+fn connect(url: &str) -> Database {
+    let options = PoolOptions {
+        max_size: 4,
+        ..PoolOptions::default()
+    };
+    Database::connect(&DatabaseUrl::parse(url).unwrap(), &options).unwrap()
+}
+
+/// Expands each test into `sqlite::name` and `postgres::name`, given a fresh migrated
+/// database as `&TestDb`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($db:ident: &TestDb) $body:block)*) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let test = $crate::common::TestDb::sqlite();
+                    let $db = &test;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(test) = $crate::common::TestDb::postgres() else { return };
+                    let $db = &test;
+                    $body
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,91 @@
+//! Applying and reverting the embedded migrations, on both databases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chatbot_persistence::Database;
+use common::TestDb;
+
+const MIGRATIONS: usize = 2;
+
+fn applied(db: &Database) -> Vec<bool> {
+    db.migration_status()
+        .unwrap()
+        .iter()
+        .map(|m| m.applied)
+        .collect()
+}
+
+fn round_trip(test: &TestDb) {
+    let db = &test.db;
+    assert_eq!(applied(db), [false; MIGRATIONS]);
+    assert_eq!(
+        db.revert_last_migration().unwrap(),
+        None,
+        "nothing to revert yet"
+    );
+
+    let names = db.run_pending_migrations().unwrap();
+    assert_eq!(names.len(), MIGRATIONS);
+    assert_eq!(applied(db), [true; MIGRATIONS]);
+    assert!(
+        db.run_pending_migrations().unwrap().is_empty(),
+        "applying twice is a no-op"
+    );
+    test.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('kept', 'h', '2026-01-01 00:00:00')");
+
+    let last = db.revert_last_migration().unwrap().unwrap();
+    assert!(
+        names[MIGRATIONS - 1].starts_with(&last),
+        "{last} is the newest of {names:?}"
+    );
+    assert_eq!(applied(db), [true, false]);
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(
+        test.count("SELECT COUNT(*) AS n FROM users"),
+        1,
+        "older tables keep their rows"
+    );
+
+    assert_eq!(db.revert_all_migrations().unwrap().len(), MIGRATIONS);
+    assert_eq!(applied(db), [false; MIGRATIONS]);
+    assert_eq!(db.run_pending_migrations().unwrap().len(), MIGRATIONS);
+    assert_eq!(applied(db), [true; MIGRATIONS]);
+    assert_eq!(
+        test.count("SELECT COUNT(*) AS n FROM users"),
+        0,
+        "a full revert drops the data"
+    );
+}
+
+#[test]
+fn sqlite_migrations_apply_revert_and_apply_again() {
+    round_trip(&TestDb::sqlite_unmigrated());
+}
+
+#[test]
+fn postgres_migrations_apply_revert_and_apply_again() {
+    if let Some(test) = TestDb::postgres_unmigrated() {
+        round_trip(&test);
+    }
+}
+
+#[test]
+fn status_names_the_migrations_in_order() {
+    let test = TestDb::sqlite_unmigrated();
+    let names: Vec<_> = test
+        .db
+        .migration_status()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "2026-11-25-000001_create_users_and_sessions",
+            "2026-11-25-000002_create_conversations_and_messages"
+        ]
+    );
+}

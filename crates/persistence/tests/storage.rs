@@ -1,0 +1,282 @@
+//! The storage ports against real SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use chatbot_domain::ports::{
+    ConversationRepository, MessageRepository, SessionRepository, UserRepository,
+};
+use chatbot_domain::{
+    Conversation, ConversationId, ConversationName, NewConversation, NewMessage, NewUser,
+    PasswordHash, Sender, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId,
+    Username,
+};
+use common::TestDb;
+
+/// 2026-11-25T06:07:14.000Z plus `millis`.
+fn at(millis: i64) -> Timestamp {
+    Timestamp::from_unix_millis(1_795_586_834_000 + millis).unwrap()
+}
+
+async fn user(db: &TestDb, name: &str) -> User {
+    db.db
+        .insert_user(NewUser {
+            username: Username::parse(name).unwrap(),
+            password_hash: PasswordHash::new(format!("hash of {name}")),
+            created_at: at(0),
+        })
+        .await
+        .unwrap()
+}
+
+async fn conversation(db: &TestDb, owner: &User, name: &str, millis: i64) -> Conversation {
+    db.db
+        .insert_conversation(NewConversation {
+            owner: owner.id,
+            name: ConversationName::parse(name).unwrap(),
+            created_at: at(millis),
+        })
+        .await
+        .unwrap()
+}
+
+async fn say(
+    db: &TestDb,
+    owner: &User,
+    conversation: ConversationId,
+    sender: Sender,
+    text: &str,
+    millis: i64,
+) -> Option<chatbot_domain::Message> {
+    db.db
+        .append_message(
+            owner.id,
+            conversation,
+            NewMessage {
+                sender,
+                text: text.to_owned(),
+                created_at: at(millis),
+            },
+        )
+        .await
+        .unwrap()
+}
+
+fn session(key: &str, user: Option<UserId>, expires_millis: i64) -> SessionRecord {
+    SessionRecord {
+        key: SessionKey::new(key),
+        user,
+        state: r#"{"user_id":"1"}"#.to_owned(),
+        expires_at: at(expires_millis),
+    }
+}
+
+on_both_backends! {
+    async fn usernames_are_unique_regardless_of_case_and_kept_as_typed(db: &TestDb) {
+        let alice = user(db, "Alice").await;
+        assert_eq!(alice.username.as_str(), "Alice");
+
+        let duplicate = db.db.insert_user(NewUser {
+            username: Username::parse("aLICE").unwrap(),
+            password_hash: PasswordHash::new("other"),
+            created_at: at(1),
+        }).await;
+        assert!(matches!(duplicate, Err(StorageError::Conflict)), "{duplicate:?}");
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
+
+        let found = db.db.find_credentials(&Username::parse("ALICE").unwrap()).await.unwrap().unwrap();
+        assert_eq!(found.user, alice);
+        assert_eq!(found.password_hash.as_str(), "hash of Alice");
+        assert!(db.db.find_credentials(&Username::parse("bob").unwrap()).await.unwrap().is_none());
+    }
+
+    async fn a_conversation_is_invisible_and_unchangeable_to_other_users(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        let chat = conversation(db, &alice, "Alice's", 0).await;
+        let other_name = ConversationName::parse("Bob's now").unwrap();
+
+        assert!(db.db.list_conversations_with_messages(bob.id).await.unwrap().is_empty());
+        assert_eq!(db.db.rename_conversation(bob.id, chat.id, other_name, at(1)).await.unwrap(), None);
+        assert!(say(db, &bob, chat.id, Sender::User, "intrusion", 2).await.is_none());
+        assert!(!db.db.delete_conversation(bob.id, chat.id).await.unwrap());
+
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].conversation, chat, "nothing of it changed");
+        assert!(listed[0].messages.is_empty());
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0);
+    }
+
+    async fn missing_conversations_are_reported_as_absent(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let missing = ConversationId::new(999_999);
+        let name = ConversationName::parse("x").unwrap();
+        assert_eq!(db.db.rename_conversation(alice.id, missing, name, at(0)).await.unwrap(), None);
+        assert!(!db.db.delete_conversation(alice.id, missing).await.unwrap());
+        assert!(say(db, &alice, missing, Sender::User, "hello?", 0).await.is_none());
+    }
+
+    async fn renaming_changes_the_name_and_marks_activity(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let chat = conversation(db, &alice, "Old", 0).await;
+        let renamed = db.db
+            .rename_conversation(alice.id, chat.id, ConversationName::parse("New").unwrap(), at(5_000))
+            .await.unwrap().unwrap();
+        assert_eq!(renamed.name.as_str(), "New");
+        assert_eq!(renamed.created_at, at(0));
+        assert_eq!(renamed.updated_at, at(5_000));
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        assert_eq!(listed[0].conversation, renamed);
+    }
+
+    async fn lists_most_recently_active_first_with_messages_oldest_first(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        // Activity times straddle whole seconds, where a text-stored timestamp would
+        // sort wrongly if its format varied.
+        let first = conversation(db, &alice, "first", 0).await;
+        let second = conversation(db, &alice, "second", 500).await;
+        let third = conversation(db, &alice, "third", 1_000).await;
+        let hello = say(db, &alice, first.id, Sender::User, "hello", 1_999).await.unwrap();
+        let reply = say(db, &alice, first.id, Sender::Bot, "hi there", 1_999).await.unwrap();
+        let later = say(db, &alice, first.id, Sender::User, "bye", 2_000).await.unwrap();
+
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let names: Vec<_> = listed.iter().map(|c| c.conversation.name.as_str()).collect();
+        assert_eq!(names, ["first", "third", "second"]);
+        assert_eq!(listed[0].conversation.updated_at, at(2_000));
+        assert_eq!(listed[0].messages, [hello, reply, later]);
+        assert!(listed[1].messages.is_empty() && listed[2].messages.is_empty());
+        assert_eq!(listed[1].conversation, third);
+        assert_eq!(listed[2].conversation, second);
+    }
+
+    async fn timestamps_read_back_exactly(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        for millis in [0, 1, 123, 999, 86_400_000] {
+            let chat = conversation(db, &alice, "t", millis).await;
+            let message = say(db, &alice, chat.id, Sender::User, "t", millis).await.unwrap();
+            assert_eq!((chat.created_at, message.created_at), (at(millis), at(millis)));
+        }
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        for entry in &listed {
+            assert_eq!(entry.conversation.created_at, entry.messages[0].created_at);
+        }
+        assert_eq!(listed[0].conversation.created_at.to_string(), "2026-11-26T06:07:14.000Z");
+    }
+
+    async fn unicode_and_hostile_text_round_trips(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let name = "Café ☕ 日本語 — שלום 🚀";
+        let text = "Emoji 👩‍👩‍👧‍👦, combining e\u{301}, RTL مرحبا, CJK 漢字\n\ttabbed \"quotes\" \\ '; DROP TABLE users; --";
+        let chat = conversation(db, &alice, name, 0).await;
+        say(db, &alice, chat.id, Sender::User, text, 1).await.unwrap();
+
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        assert_eq!(listed[0].conversation.name.as_str(), name);
+        assert_eq!(listed[0].messages[0].text, text);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
+    }
+
+    async fn deleting_a_conversation_deletes_its_messages_only(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let doomed = conversation(db, &alice, "doomed", 0).await;
+        let kept = conversation(db, &alice, "kept", 0).await;
+        for (i, chat) in [doomed.id, doomed.id, kept.id].into_iter().enumerate() {
+            say(db, &alice, chat, Sender::User, "m", i as i64).await.unwrap();
+        }
+        assert!(db.db.delete_conversation(alice.id, doomed.id).await.unwrap());
+        assert_eq!(
+            db.count(&format!("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = {}", doomed.id)),
+            0
+        );
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 1);
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].conversation.id, kept.id);
+        assert!(!db.db.delete_conversation(alice.id, doomed.id).await.unwrap(), "gone for good");
+    }
+
+    async fn deleting_a_user_deletes_everything_of_theirs(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        for owner in [&alice, &bob] {
+            let chat = conversation(db, owner, "c", 0).await;
+            say(db, owner, chat.id, Sender::User, "m", 1).await.unwrap();
+            db.db.insert_session(session(&format!("key-{}", owner.id), Some(owner.id), 10_000)).await.unwrap();
+        }
+        db.execute(&format!("DELETE FROM users WHERE id = {}", alice.id));
+
+        for table in ["conversations", "sessions"] {
+            assert_eq!(db.count(&format!("SELECT COUNT(*) AS n FROM {table} WHERE user_id = {}", alice.id)), 0);
+            assert_eq!(db.count(&format!("SELECT COUNT(*) AS n FROM {table}")), 1, "{table} of bob stay");
+        }
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 1);
+    }
+
+    async fn sessions_load_until_they_expire(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let key = SessionKey::new("opaque-key");
+        db.db.insert_session(session("opaque-key", None, 1_000)).await.unwrap();
+        let duplicate = db.db.insert_session(session("opaque-key", None, 1_000)).await;
+        assert!(matches!(duplicate, Err(StorageError::Conflict)), "{duplicate:?}");
+
+        let loaded = db.db.load_session(&key, at(999)).await.unwrap().unwrap();
+        assert_eq!(loaded, session("opaque-key", None, 1_000));
+        assert_eq!(db.db.load_session(&key, at(1_000)).await.unwrap(), None, "expired at its deadline");
+
+        let logged_in = SessionRecord { state: "{}".to_owned(), ..session("opaque-key", Some(alice.id), 5_000) };
+        assert!(db.db.update_session(logged_in.clone()).await.unwrap());
+        assert_eq!(db.db.load_session(&key, at(1_000)).await.unwrap(), Some(logged_in));
+
+        assert!(db.db.touch_session(&key, at(9_000)).await.unwrap());
+        assert_eq!(db.db.load_session(&key, at(8_999)).await.unwrap().unwrap().expires_at, at(9_000));
+
+        let unknown = SessionKey::new("unknown");
+        assert!(!db.db.update_session(session("unknown", None, 1)).await.unwrap());
+        assert!(!db.db.touch_session(&unknown, at(1)).await.unwrap());
+
+        db.db.delete_session(&key).await.unwrap();
+        assert_eq!(db.db.load_session(&key, at(0)).await.unwrap(), None);
+        db.db.delete_session(&key).await.unwrap();
+    }
+
+    async fn purging_removes_only_expired_sessions(db: &TestDb) {
+        for (key, expires) in [("a", 100), ("b", 200), ("c", 300)] {
+            db.db.insert_session(session(key, None, expires)).await.unwrap();
+        }
+        assert_eq!(db.db.purge_expired_sessions(at(200)).await.unwrap(), 2);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 1);
+        assert!(db.db.load_session(&SessionKey::new("c"), at(200)).await.unwrap().is_some());
+        assert_eq!(db.db.purge_expired_sessions(at(200)).await.unwrap(), 0);
+    }
+
+    async fn concurrent_writers_all_succeed(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let chats = [
+            conversation(db, &alice, "a", 0).await.id,
+            conversation(db, &alice, "b", 0).await.id,
+        ];
+        let writers = (0..16).map(|writer| {
+            let database = db.db.clone();
+            let owner = alice.id;
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    let chat = chats[(writer + i) % 2];
+                    let message = NewMessage { sender: Sender::User, text: format!("{writer}/{i}"), created_at: at(i as i64) };
+                    database.append_message(owner, chat, message).await?;
+                    if i % 5 == 0 {
+                        let name = ConversationName::parse(&format!("by {writer}")).unwrap();
+                        database.rename_conversation(owner, chat, name, at(i as i64)).await?;
+                    }
+                }
+                Ok::<_, StorageError>(())
+            })
+        });
+        for writer in writers.collect::<Vec<_>>() {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 16 * 20);
+    }
+}
