@@ -136,6 +136,28 @@ mod tests {
         }
     }
 
+    /// A hasher whose every hash is `"hashed"`.
+    fn hashing() -> MockPasswordHasher {
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::new("hashed")));
+        hasher
+    }
+
+    async fn sign_up(
+        users: MockUserRepository,
+        hasher: MockPasswordHasher,
+        password: &str,
+    ) -> Result<User, Error> {
+        AccountService::new(users, hasher, clock())
+            .sign_up(
+                Username::parse("Ada").unwrap(),
+                Password::parse(password).unwrap(),
+            )
+            .await
+    }
+
     #[tokio::test]
     async fn sign_up_stores_the_hash_never_the_password() {
         let mut hasher = MockPasswordHasher::new();
@@ -152,74 +174,43 @@ mod tests {
                     && u.created_at.unix_millis() == 1_795_586_834_123
             })
             .returning(|_| Ok(ada()));
-        let service = AccountService::new(users, hasher, clock());
 
-        let user = service
-            .sign_up(
-                Username::parse("Ada").unwrap(),
-                Password::parse("correct horse").unwrap(),
-            )
-            .await
-            .unwrap();
+        let user = sign_up(users, hasher, "correct horse").await.unwrap();
         assert_eq!(user, ada());
     }
 
     #[tokio::test]
     async fn sign_up_with_a_taken_name_is_a_conflict() {
-        let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::new("hashed")));
         let mut users = MockUserRepository::new();
         users
             .expect_insert_user()
             .returning(|_| Err(StorageError::Conflict));
-        let service = AccountService::new(users, hasher, clock());
 
-        let error = service
-            .sign_up(
-                Username::parse("ada").unwrap(),
-                Password::parse("12345678").unwrap(),
-            )
-            .await
-            .unwrap_err();
+        let error = sign_up(users, hashing(), "12345678").await.unwrap_err();
         assert!(matches!(error, Error::UsernameTaken), "{error:?}");
     }
 
     #[tokio::test]
-    async fn sign_up_reports_storage_outage_and_hasher_failure() {
-        let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::new("hashed")));
+    async fn sign_up_reports_a_storage_outage() {
         let mut users = MockUserRepository::new();
         users
             .expect_insert_user()
             .returning(|_| Err(StorageError::Unavailable("connection refused".into())));
-        let service = AccountService::new(users, hasher, clock());
-        let error = service
-            .sign_up(
-                Username::parse("ada").unwrap(),
-                Password::parse("12345678").unwrap(),
-            )
-            .await
-            .unwrap_err();
-        assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
 
+        let error = sign_up(users, hashing(), "12345678").await.unwrap_err();
+        assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn sign_up_stores_nothing_when_hashing_fails() {
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_hash()
             .returning(|_| Err(HashError::new("out of memory")));
         let mut users = MockUserRepository::new();
         users.expect_insert_user().never();
-        let service = AccountService::new(users, hasher, clock());
-        let error = service
-            .sign_up(
-                Username::parse("ada").unwrap(),
-                Password::parse("12345678").unwrap(),
-            )
-            .await
-            .unwrap_err();
+
+        let error = sign_up(users, hasher, "12345678").await.unwrap_err();
         assert!(matches!(error, Error::Hashing(_)), "{error:?}");
     }
 
