@@ -52,6 +52,8 @@ mod migrations;
 mod repositories;
 mod rows;
 mod schema;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod url;
 
 pub use database::{Backend, ConnectError, Database, PoolOptions};

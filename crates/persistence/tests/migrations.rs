@@ -2,10 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use chatbot_persistence::Database;
-use common::TestDb;
+use chatbot_persistence::testing::TestDb;
 
 const MIGRATIONS: usize = 2;
 

@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepository};
@@ -12,7 +10,7 @@ use chatbot_domain::{
     ConversationName, NewConversation, NewMessage, NewUser, PasswordHash, Sender, Timestamp,
     UserId, Username,
 };
-use common::TestDb;
+use chatbot_persistence::testing::TestDb;
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 
 static QUERIES: AtomicUsize = AtomicUsize::new(0);

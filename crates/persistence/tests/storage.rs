@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use chatbot_domain::ports::{
     ConversationRepository, MessageRepository, SessionRepository, UserRepository,
 };
@@ -12,7 +10,8 @@ use chatbot_domain::{
     PasswordHash, Sender, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId,
     Username,
 };
-use common::TestDb;
+use chatbot_persistence::on_both_backends;
+use chatbot_persistence::testing::TestDb;
 
 /// 2026-11-25T06:07:14.000Z plus `millis`.
 fn at(millis: i64) -> Timestamp {

@@ -1,13 +1,15 @@
-//! A fresh, isolated database per test: a temporary SQLite file, or a PostgreSQL
-//! schema of its own on the server named by `TEST_DATABASE_URL`, dropped afterwards.
+//! Fresh, isolated databases for tests (the `test-support` feature): a temporary
+//! SQLite file, or a PostgreSQL schema of its own on the server named by
+//! `TEST_DATABASE_URL`, dropped afterwards. Tests get them in parallel and rerun
+//! cleanly. Failing to set one up panics: this is test code.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chatbot_persistence::{Database, DatabaseUrl, PoolOptions};
+use crate::{Database, DatabaseUrl, PoolOptions};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -15,11 +17,15 @@ use diesel::sql_types::BigInt;
 /// The variable naming the PostgreSQL server the tests create their schemas on.
 pub const POSTGRES_VARIABLE: &str = "TEST_DATABASE_URL";
 
+/// A database of a test's own, removed when dropped.
+#[derive(Debug)]
 pub struct TestDb {
+    /// The pool to it.
     pub db: Database,
     place: Place,
 }
 
+#[derive(Debug)]
 enum Place {
     Sqlite {
         url: String,
@@ -40,6 +46,7 @@ impl TestDb {
         test
     }
 
+    /// An empty SQLite database in a temporary folder.
     pub fn sqlite_unmigrated() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
@@ -57,6 +64,7 @@ impl TestDb {
         Some(test)
     }
 
+    /// An empty PostgreSQL schema of its own, or `None` (said loudly) without a server.
     pub fn postgres_unmigrated() -> Option<Self> {
         let Ok(server) = std::env::var(POSTGRES_VARIABLE) else {
             // Straight to the terminal: the test harness would swallow eprintln!.
@@ -112,6 +120,13 @@ impl TestDb {
         }
     }
 
+    /// The URL that opens this database, for a second pool or a server under test.
+    pub fn url(&self) -> &str {
+        match &self.place {
+            Place::Sqlite { url, .. } | Place::Postgres { url, .. } => url,
+        }
+    }
+
     /// The single number `sql` selects, as column `n`.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(QueryableByName)]
@@ -155,7 +170,8 @@ fn connect(url: &str) -> Database {
 }
 
 /// Expands each test into `sqlite::name` and `postgres::name`, given a fresh migrated
-/// database as `&TestDb`.
+/// database as `&TestDb`. The test crate needs tokio with `macros` and
+/// `rt-multi-thread`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($(async fn $name:ident($db:ident: &TestDb) $body:block)*) => {
@@ -164,7 +180,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let test = $crate::common::TestDb::sqlite();
+                    let test = $crate::testing::TestDb::sqlite();
                     let $db = &test;
                     $body
                 }
@@ -175,7 +191,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(test) = $crate::common::TestDb::postgres() else { return };
+                    let Some(test) = $crate::testing::TestDb::postgres() else { return };
                     let $db = &test;
                     $body
                 }
