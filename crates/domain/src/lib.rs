@@ -13,17 +13,33 @@
 //! The services driven by mockall mocks of the ports (the `mocks` feature):
 //!
 //! ```
-//! use chatbot_domain::ports::{MockBot, MockConversationRepository, MockMessageRepository};
-//! use chatbot_domain::services::ChatService;
+//! use chatbot_domain::ports::{
+//!     MockBot, MockConversationRepository, MockMessageRepository, MockPasswordHasher,
+//!     MockUserRepository,
+//! };
+//! use chatbot_domain::services::{AccountService, ChatService};
 //! use chatbot_domain::{
-//!     ConversationId, Error, Message, MessageId, MessageText, Sender, SystemClock, UserId,
+//!     ConversationId, Error, Message, MessageId, MessageText, Password,
+//!     PasswordHash, Sender, SystemClock, User, UserId, Username,
 //! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let alice = UserId::new(1);
-//! let chat_id = ConversationId::new(10);
+//! // Signing up stores a hash of the password, never the password.
+//! let mut hasher = MockPasswordHasher::new();
+//! hasher.expect_hash().returning(|p| Ok(PasswordHash::new(format!("hash({})", p.expose()))));
+//! let mut users = MockUserRepository::new();
+//! users.expect_insert_user().returning(|new| {
+//!     assert_eq!(new.password_hash.as_str(), "hash(correct horse)");
+//!     Ok(User { id: UserId::new(1), username: new.username, created_at: new.created_at })
+//! });
+//! let accounts = AccountService::new(users, hasher, SystemClock);
+//! let alice = accounts
+//!     .sign_up(Username::parse("alice")?, Password::parse("correct horse")?)
+//!     .await?
+//!     .id;
 //!
 //! // Alice owns conversation 10 and nobody else does.
+//! let chat_id = ConversationId::new(10);
 //! let mut messages = MockMessageRepository::new();
 //! messages.expect_append_message().returning(move |owner, conversation, new| {
 //!     Ok((owner == alice).then(|| Message {
@@ -36,7 +52,6 @@
 //! });
 //! let mut bot = MockBot::new();
 //! bot.expect_reply().returning(|message| Ok(format!("You said: {}", message.text)));
-//!
 //! let chat = ChatService::new(MockConversationRepository::new(), messages, bot, SystemClock);
 //!
 //! let text = MessageText::parse("  Hello there  ")?;

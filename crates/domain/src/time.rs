@@ -43,13 +43,20 @@ impl Timestamp {
         self.0
     }
 
-    /// The instant `duration` later, or the latest representable instant when that
-    /// would overflow (an expiry that far away never comes anyway).
+    /// The latest instant: the last millisecond of year 9999, the last that every
+    /// storage format keeps and sorts correctly.
+    pub fn max() -> Self {
+        Self::from_unix_millis(253_402_300_799_999).unwrap_or(Self(DateTime::<Utc>::MAX_UTC))
+    }
+
+    /// The instant `duration` later, or [`Timestamp::max`] if that is later still (an
+    /// expiry that far away never comes anyway).
     pub fn saturating_add(self, duration: Duration) -> Self {
         chrono::TimeDelta::from_std(duration)
             .ok()
             .and_then(|delta| self.0.checked_add_signed(delta))
-            .map_or(Self(DateTime::<Utc>::MAX_UTC), Self::from_datetime)
+            .map_or(Self::max(), Self::from_datetime)
+            .min(Self::max())
     }
 }
 
@@ -111,6 +118,7 @@ mod tests {
             t.saturating_add(Duration::from_secs(1800)).to_string(),
             "2026-11-25T06:37:14.500Z"
         );
-        assert!(t.saturating_add(Duration::MAX) > t);
+        assert_eq!(t.saturating_add(Duration::MAX), Timestamp::max());
+        assert_eq!(Timestamp::max().to_string(), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -77,7 +77,6 @@ impl Password {
 
     /// Accepts `raw` if it follows the password rules; it is not trimmed.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        check_length(Field::Password, raw, Self::MIN_CHARS, usize::MAX - 1)?;
         if raw.len() > Self::MAX_BYTES {
             return Err(ValidationError::new(
                 Field::Password,
@@ -86,6 +85,7 @@ impl Password {
                 },
             ));
         }
+        check_length(Field::Password, raw, Self::MIN_CHARS, Self::MAX_BYTES)?;
         Ok(Self(raw.to_owned()))
     }
 

@@ -107,7 +107,7 @@ pub(crate) fn check_length(
 ) -> Result<(), ValidationError> {
     let refuse = |rule| Err(ValidationError::new(field, rule));
     // Counting stops past `max`, so a huge input costs no more than a valid one.
-    match value.chars().take(max + 1).count() {
+    match value.chars().take(max.saturating_add(1)).count() {
         0 if min > 0 => refuse(Rule::Blank),
         n if n < min => refuse(Rule::TooShort { min }),
         n if n > max => refuse(Rule::TooLong { max }),

@@ -73,3 +73,56 @@ impl r2d2::ManageConnection for Manager {
             }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+    use r2d2::ManageConnection;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = BigInt)]
+        value: i64,
+    }
+
+    #[derive(QueryableByName)]
+    struct Word {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+
+    #[test]
+    fn sqlite_connections_run_with_wal_foreign_keys_normal_sync_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = Manager::new(DatabaseUrl::Sqlite(dir.path().join("pragmas.db")));
+        let AnyConnection::Sqlite(mut connection) = manager.connect().unwrap() else {
+            panic!("a sqlite:// URL opens SQLite");
+        };
+        let number = |pragma: &str, c: &mut SqliteConnection| {
+            let column = if pragma == "busy_timeout" {
+                "timeout"
+            } else {
+                pragma
+            };
+            diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}"))
+                .get_result::<Number>(c)
+                .unwrap()
+                .value
+        };
+        let journal = diesel::sql_query("SELECT journal_mode AS value FROM pragma_journal_mode")
+            .get_result::<Word>(&mut connection)
+            .unwrap()
+            .value;
+
+        assert_eq!(journal, "wal");
+        assert_eq!(number("synchronous", &mut connection), 1, "NORMAL");
+        assert_eq!(number("foreign_keys", &mut connection), 1);
+        assert_eq!(
+            number("busy_timeout", &mut connection),
+            i64::from(SQLITE_BUSY_TIMEOUT_MS)
+        );
+    }
+}

@@ -1,9 +1,11 @@
 //! The connection pool, and running blocking diesel work off the async workers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatbot_domain::{BoxError, StorageError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use tokio::sync::Semaphore;
 
 use crate::DatabaseUrl;
 use crate::connection::{AnyConnection, Manager};
@@ -62,11 +64,14 @@ pub enum ConnectError {
 /// A pool of connections to one database, implementing the domain's storage ports.
 ///
 /// Cheap to clone: clones share the pool. Its async methods run diesel on tokio's
-/// blocking thread pool, so they must be awaited inside a tokio runtime (actix-web's
-/// is one).
+/// blocking thread pool, so they must be awaited inside a tokio runtime with timers
+/// enabled (actix-web's is one; `#[tokio::main]` enables them too). Calls beyond the pool's size wait asynchronously for a turn, not on a
+/// parked thread, so a flood of requests cannot exhaust the blocking pool.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: r2d2::Pool<Manager>,
+    turns: Arc<Semaphore>,
+    wait: Duration,
     backend: Backend,
 }
 
@@ -91,16 +96,25 @@ impl Database {
             }
             DatabaseUrl::Postgres(_) => Backend::Postgres,
         };
+        // No ping before every checkout: a broken connection is noticed by the
+        // query that fails on it (`has_broken`), then dropped and replaced.
         let pool = r2d2::Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))
+            .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
             .build(Manager::new(url.clone()))
             .map_err(|source| ConnectError::Connect {
                 url: url.to_string(),
                 source,
             })?;
-        Ok(Self { pool, backend })
+        let turns = Arc::new(Semaphore::new(options.max_size as usize));
+        Ok(Self {
+            pool,
+            turns,
+            wait: options.connection_timeout,
+            backend,
+        })
     }
 
     /// Which database this is.
@@ -127,8 +141,15 @@ impl Database {
         F: FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let waited = tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned()).await;
+        let turn = match waited {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(closed)) => return Err(StorageError::Failed(Box::new(closed))),
+            Err(elapsed) => return Err(StorageError::Unavailable(Box::new(elapsed))),
+        };
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let mut connection = pool
                 .get()
                 .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
@@ -182,4 +203,72 @@ fn is_transient(message: &str) -> bool {
 /// Wraps a stored value the domain refuses (corrupt or hand-edited data).
 pub(crate) fn corrupt(error: impl Into<BoxError>) -> StorageError {
     StorageError::Failed(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::DatabaseErrorInformation;
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        let info: Box<dyn DatabaseErrorInformation + Send + Sync> = Box::new(message.to_owned());
+        DieselError::DatabaseError(kind, info)
+    }
+
+    #[test]
+    fn unique_violations_are_conflicts() {
+        let error = storage_error(database_error(DatabaseErrorKind::UniqueViolation, "dup"));
+        assert!(matches!(error, StorageError::Conflict), "{error:?}");
+    }
+
+    #[test]
+    fn lost_connections_locks_and_full_disks_are_unavailability() {
+        for (kind, message) in [
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            (
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            (
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access",
+            ),
+            (DatabaseErrorKind::Unknown, "database is locked"),
+            (DatabaseErrorKind::Unknown, "database or disk is full"),
+            (
+                DatabaseErrorKind::Unknown,
+                "attempt to write a readonly database",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+        ] {
+            let error = storage_error(database_error(kind, message));
+            assert!(
+                matches!(error, StorageError::Unavailable(_)),
+                "{message}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_is_a_failure() {
+        for error in [
+            database_error(DatabaseErrorKind::CheckViolation, "sender check"),
+            database_error(DatabaseErrorKind::Unknown, "no such table: users"),
+            DieselError::NotFound,
+        ] {
+            let error = storage_error(error);
+            assert!(matches!(error, StorageError::Failed(_)), "{error:?}");
+        }
+    }
 }

@@ -86,7 +86,7 @@ impl TestDb {
             nanos % 1_000_000_000
         );
         PgConnection::establish(&server)
-            .unwrap_or_else(|e| panic!("{POSTGRES_VARIABLE}={server} is unreachable: {e}"))
+            .unwrap_or_else(|e| panic!("the server in {POSTGRES_VARIABLE} is unreachable: {e}"))
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .unwrap();
         let separator = if server.contains('?') { '&' } else { '?' };

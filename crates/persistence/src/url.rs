@@ -23,10 +23,8 @@ pub enum DatabaseUrl {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     /// The URL has no `scheme://`.
-    #[error(
-        "database URL {0:?} has no scheme: use sqlite://path/to/file.db or postgres://user@host/db"
-    )]
-    MissingScheme(String),
+    #[error("database URL has no scheme: use sqlite://path/to/file.db or postgres://user@host/db")]
+    MissingScheme,
     /// The scheme is not one the adapter speaks.
     #[error("database URL scheme {0:?} is not supported: use sqlite:// or postgres://")]
     UnsupportedScheme(String),
@@ -61,7 +59,7 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let url = url.trim();
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(UrlError::MissingScheme(url.to_owned()));
+            return Err(UrlError::MissingScheme);
         };
         match scheme.to_ascii_lowercase().as_str() {
             "sqlite" => match rest {
@@ -101,20 +99,35 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// `scheme://user:secret@host/…` becomes `scheme://user:***@host/…`.
+/// `scheme://user:secret@host/…?password=secret` becomes
+/// `scheme://user:***@host/…?password=***`.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => path.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}")
 }
 
 #[cfg(test)]
@@ -139,9 +152,10 @@ mod tests {
             Err(UrlError::InMemory)
         );
         assert_eq!(
-            DatabaseUrl::parse("data/chatbot.db"),
-            Err(UrlError::MissingScheme("data/chatbot.db".into()))
+            DatabaseUrl::parse("postgres:/u:pw@h/db"),
+            Err(UrlError::MissingScheme)
         );
+        assert!(!UrlError::MissingScheme.to_string().contains("pw"));
         assert_eq!(
             DatabaseUrl::parse("mysql://localhost/db"),
             Err(UrlError::UnsupportedScheme("mysql".into()))
@@ -158,5 +172,7 @@ mod tests {
         assert!(!format!("{url:?}").contains("s3cr3t"));
         let url = DatabaseUrl::parse("postgres://app@db/chat").unwrap();
         assert_eq!(url.to_string(), "postgres://app@db/chat");
+        let url = DatabaseUrl::parse("postgres://db/chat?user=app&password=s3cr3t").unwrap();
+        assert_eq!(url.to_string(), "postgres://db/chat?user=app&password=***");
     }
 }

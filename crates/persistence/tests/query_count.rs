@@ -78,7 +78,10 @@ async fn check(db: TestDb) {
 #[test]
 fn listing_costs_a_constant_number_of_queries() {
     set_default_instrumentation(|| Some(Box::new(CountQueries))).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(check(TestDb::sqlite()));
     if let Some(db) = TestDb::postgres() {
         runtime.block_on(check(db));

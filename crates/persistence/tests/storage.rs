@@ -151,6 +151,15 @@ on_both_backends! {
         assert_eq!(listed[2].conversation, second);
     }
 
+    async fn equally_recent_conversations_list_the_newer_first(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let older = conversation(db, &alice, "older", 0).await;
+        let newer = conversation(db, &alice, "newer", 0).await;
+        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let ids: Vec<_> = listed.iter().map(|c| c.conversation.id).collect();
+        assert_eq!(ids, [newer.id, older.id]);
+    }
+
     async fn timestamps_read_back_exactly(db: &TestDb) {
         let alice = user(db, "alice").await;
         for millis in [0, 1, 123, 999, 86_400_000] {

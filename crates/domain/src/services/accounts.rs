@@ -295,4 +295,33 @@ mod tests {
             );
         }
     }
+
+    #[tokio::test]
+    async fn login_reports_storage_outage_and_hasher_failure() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_credentials()
+            .returning(|_| Err(StorageError::Unavailable("pool timed out".into())));
+        let service = AccountService::new(users, MockPasswordHasher::new(), clock());
+        let error = service
+            .verify_credentials("Ada", &PasswordAttempt::new("password1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
+
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_credentials()
+            .returning(|_| Ok(Some(stored_ada())));
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_verify()
+            .returning(|_, _| Err(HashError::new("corrupt hash")));
+        let service = AccountService::new(users, hasher, clock());
+        let error = service
+            .verify_credentials("Ada", &PasswordAttempt::new("password1"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Hashing(_)), "{error:?}");
+    }
 }

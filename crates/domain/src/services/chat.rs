@@ -1,7 +1,7 @@
 use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
 use crate::{
-    Conversation, ConversationId, ConversationName, ConversationWithMessages, Error, Exchange,
-    MessageText, NewConversation, NewMessage, Sender, UserId,
+    BotError, Conversation, ConversationId, ConversationName, ConversationWithMessages, Error,
+    Exchange, MessageText, NewConversation, NewMessage, Sender, UserId,
 };
 
 /// Conversations and messages, each use case on behalf of one user who only ever sees
@@ -118,6 +118,7 @@ where
             .bot
             .reply(&user_message)
             .await
+            .and_then(storable)
             .map_err(Error::BotUnavailable)?;
         let bot_message = self.append(owner, id, Sender::Bot, reply).await?;
         Ok(Exchange {
@@ -145,6 +146,20 @@ where
     }
 }
 
+/// The bot's `reply` as it can be stored: without NUL characters, which PostgreSQL
+/// cannot hold; an empty reply is a failure of the bot.
+fn storable(reply: String) -> Result<String, BotError> {
+    let reply = if reply.contains('\0') {
+        reply.replace('\0', "")
+    } else {
+        reply
+    };
+    if reply.trim().is_empty() {
+        return Err(BotError::new("the bot replied with nothing"));
+    }
+    Ok(reply)
+}
+
 #[cfg(test)]
 mod tests {
     use mockall::Sequence;
@@ -152,7 +167,7 @@ mod tests {
 
     use super::*;
     use crate::ports::{MockBot, MockClock, MockConversationRepository, MockMessageRepository};
-    use crate::{BotError, Message, MessageId, StorageError, Timestamp};
+    use crate::{Message, MessageId, StorageError, Timestamp};
 
     const OWNER: UserId = UserId::new(1);
     const CONVERSATION: ConversationId = ConversationId::new(10);
@@ -393,5 +408,64 @@ mod tests {
 
         let error = service.conversations(OWNER).await.unwrap_err();
         assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
+    }
+
+    /// A message store that stores whatever it is given, numbering from 100.
+    fn storing_messages() -> MockMessageRepository {
+        let mut messages = MockMessageRepository::new();
+        let mut next = 100;
+        messages.expect_append_message().returning(move |_, _, m| {
+            next += 1;
+            Ok(Some(stored(next, &m)))
+        });
+        messages
+    }
+
+    #[tokio::test]
+    async fn an_empty_bot_reply_is_a_bot_failure() {
+        let mut bot = MockBot::new();
+        bot.expect_reply().returning(|_| Ok(" \n ".to_owned()));
+        let service = service(MockConversationRepository::new(), storing_messages(), bot);
+
+        let error = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::BotUnavailable(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn nul_characters_are_removed_from_bot_replies() {
+        let mut bot = MockBot::new();
+        bot.expect_reply().returning(|_| Ok("a\0b".to_owned()));
+        let service = service(MockConversationRepository::new(), storing_messages(), bot);
+
+        let exchange = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(exchange.bot_message.text, "ab");
+    }
+
+    #[tokio::test]
+    async fn a_conversation_deleted_while_the_bot_thinks_is_not_found() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| m.sender == Sender::User)
+            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| m.sender == Sender::Bot)
+            .returning(|_, _, _| Ok(None));
+        let mut bot = MockBot::new();
+        bot.expect_reply().returning(|_| Ok("too late".to_owned()));
+        let service = service(MockConversationRepository::new(), messages, bot);
+
+        let error = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
     }
 }
