@@ -1,0 +1,233 @@
+//! Every error the API answers with: a status and `{"error": "...", "code": "..."}`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use chatbot_domain::BoxError;
+use serde::Serialize;
+
+/// The kinds of error the API reports, each with its status and `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400: malformed JSON, a missing or mistyped field.
+    BadRequest,
+    /// 400: a field broke a rule.
+    ValidationFailed,
+    /// 401: no valid session, or wrong credentials.
+    Unauthorized,
+    /// 403: refused whoever asks.
+    Forbidden,
+    /// 404: unknown route, or unknown or foreign id.
+    NotFound,
+    /// 405: known path, wrong method.
+    MethodNotAllowed,
+    /// 409: username taken.
+    Conflict,
+    /// 413: body over the limit.
+    PayloadTooLarge,
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType,
+    /// 500: a bug; details only in the log.
+    Internal,
+    /// 502: the bot did not reply.
+    BotUnavailable,
+    /// 503: the database cannot be reached.
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The HTTP status.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BadRequest | Self::ValidationFailed => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BotUnavailable => StatusCode::BAD_GATEWAY,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `code` field: stable, for programs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::ValidationFailed => "validation_failed",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Internal => "internal",
+            Self::BotUnavailable => "bot_unavailable",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The sentence shown when nothing more specific is known.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            Self::BadRequest | Self::ValidationFailed => "The request is not valid.",
+            Self::Unauthorized => "Authentication required: log in first.",
+            Self::Forbidden => "This request is not allowed.",
+            Self::NotFound => "Not found.",
+            Self::MethodNotAllowed => "This method is not allowed on this path.",
+            Self::Conflict => "This conflicts with existing data.",
+            Self::PayloadTooLarge => "The request body is too large.",
+            Self::UnsupportedMediaType => {
+                "Send the body as JSON, with Content-Type: application/json."
+            }
+            Self::Internal => "Internal server error.",
+            Self::BotUnavailable => "The bot is unavailable, try again shortly.",
+            Self::Unavailable => "The service is temporarily unavailable, try again shortly.",
+        }
+    }
+
+    /// The kind an error status stands for, for errors raised outside the API's code.
+    pub fn from_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => Self::Unauthorized,
+            StatusCode::FORBIDDEN => Self::Forbidden,
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::CONFLICT => Self::Conflict,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::BAD_GATEWAY => Self::BotUnavailable,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
+            s if s.is_client_error() => Self::BadRequest,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// A sentence a UI can show.
+    pub error: &'a str,
+    /// The [`ErrorKind::code`].
+    pub code: &'static str,
+}
+
+/// An error response. Internal causes go to the log, never to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    cause: Option<BoxError>,
+}
+
+impl ApiError {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// An error of `kind` with its default message.
+    pub fn of_kind(kind: ErrorKind) -> Self {
+        Self::new(kind, kind.default_message())
+    }
+
+    /// An error of `kind` whose cause is logged.
+    pub fn caused_by(kind: ErrorKind, cause: impl Into<BoxError>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::of_kind(kind)
+        }
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(cause) = &self.cause {
+            log_cause(self.kind, cause.as_ref());
+        }
+        json_error(self.kind, &self.message)
+    }
+}
+
+/// The response for an error of `kind` saying `message`.
+pub fn json_error(kind: ErrorKind, message: &str) -> HttpResponse {
+    HttpResponse::build(kind.status()).json(ErrorBody {
+        error: message,
+        code: kind.code(),
+    })
+}
+
+/// Logs `cause` with its whole chain of sources.
+pub(crate) fn log_cause(kind: ErrorKind, cause: &dyn std::error::Error) {
+    let mut chain = cause.to_string();
+    let mut source = cause.source();
+    while let Some(next) = source {
+        chain.push_str(": ");
+        chain.push_str(&next.to_string());
+        source = next.source();
+    }
+    if kind.status().is_server_error() {
+        tracing::error!(code = kind.code(), error = %chain, "request failed");
+    } else {
+        tracing::debug!(code = kind.code(), error = %chain, "request refused");
+    }
+}
+
+impl From<chatbot_domain::Error> for ApiError {
+    fn from(error: chatbot_domain::Error) -> Self {
+        use chatbot_domain::Error as E;
+        match error {
+            E::Validation(invalid) => Self::new(ErrorKind::ValidationFailed, sentence(&invalid)),
+            E::UsernameTaken => Self::new(ErrorKind::Conflict, "That username is already taken."),
+            E::InvalidCredentials => {
+                Self::new(ErrorKind::Unauthorized, "Invalid username or password.")
+            }
+            E::ConversationNotFound => Self::new(ErrorKind::NotFound, "Conversation not found."),
+            E::StorageUnavailable(cause) => Self::caused_by(ErrorKind::Unavailable, cause),
+            E::BotUnavailable(cause) => Self::caused_by(ErrorKind::BotUnavailable, cause),
+            other => Self::caused_by(ErrorKind::Internal, other),
+        }
+    }
+}
+
+impl From<chatbot_domain::ValidationError> for ApiError {
+    fn from(invalid: chatbot_domain::ValidationError) -> Self {
+        chatbot_domain::Error::from(invalid).into()
+    }
+}
+
+/// `text` with a capital first letter and a full stop.
+pub(crate) fn sentence(text: &impl fmt::Display) -> String {
+    let text = text.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => text,
+    }
+}

@@ -1,0 +1,216 @@
+//! The `chatbot` binary's library: configuration, and the wiring of the adapters into
+//! the HTTP API.
+
+pub mod settings;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::cookie::Key;
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+use chatbot_bot::SimulatedBot;
+use chatbot_domain::Timestamp;
+use chatbot_domain::ports::SessionRepository;
+use chatbot_hashing::{BcryptHasher, InvalidCost};
+use chatbot_http::{Adapters, AppState, HttpConfig};
+use chatbot_persistence::{
+    ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
+};
+
+pub use settings::{Profile, Settings, SettingsError};
+
+/// The adapters this binary runs the API on.
+#[derive(Debug)]
+pub enum Production {}
+
+impl Adapters for Production {
+    type Store = Database;
+    type Hasher = BcryptHasher;
+    type Bot = SimulatedBot;
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// `database.url` is unusable.
+    #[error("invalid database.url (DATABASE_URL): {0}")]
+    DatabaseUrl(#[from] UrlError),
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A migration failed.
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    /// `auth.bcrypt_cost` is unusable.
+    #[error("invalid auth.bcrypt_cost: {0}")]
+    BcryptCost(#[from] InvalidCost),
+    /// The session secret is missing or too short.
+    #[error("{0}")]
+    Secret(String),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// `host:port`.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The fewest bytes of a session secret.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Opens the database named by the settings.
+///
+/// # Errors
+/// An unusable URL, or a database that cannot be reached.
+pub fn open_database(settings: &Settings) -> Result<Database, StartError> {
+    let url = DatabaseUrl::parse(&settings.database.url)?;
+    let options = PoolOptions {
+        max_size: settings.database.pool_size,
+        connection_timeout: Duration::from_secs(settings.database.connect_timeout_seconds),
+    };
+    Ok(Database::connect(&url, &options)?)
+}
+
+/// The key signing session cookies, from `session.secret`.
+///
+/// # Errors
+/// In production, a missing or short secret; in development a missing or short one
+/// is replaced by a random key, with a warning.
+pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
+    let secret = settings.session.secret.as_deref().unwrap_or_default();
+    if secret.len() >= MIN_SECRET_BYTES {
+        return Ok(Key::derive_from(secret.as_bytes()));
+    }
+    let problem = if secret.is_empty() {
+        "is not set"
+    } else {
+        "is too short"
+    };
+    match settings.profile {
+        Profile::Production => Err(StartError::Secret(format!(
+            "SECRET_KEY {problem}: production needs at least {MIN_SECRET_BYTES} random bytes, e.g. SECRET_KEY=$(openssl rand -hex 32)"
+        ))),
+        Profile::Development => {
+            tracing::warn!(
+                "SECRET_KEY {problem}; using a random key, so sessions end when the server stops"
+            );
+            Ok(Key::generate())
+        }
+    }
+}
+
+/// The service, ready to serve: the database open and migrated, the adapters built.
+/// Clones share everything (each server worker holds one).
+#[derive(Debug, Clone)]
+pub struct Application {
+    state: web::Data<AppState<Production>>,
+    database: Database,
+    http: HttpConfig,
+    settings: Settings,
+}
+
+impl Application {
+    /// Opens the database, applies pending migrations (unless
+    /// `database.migrate_on_start` is off), and builds the adapters.
+    ///
+    /// # Errors
+    /// [`StartError`] saying what is wrong.
+    pub fn build(settings: Settings) -> Result<Self, StartError> {
+        let cookie_key = cookie_key(&settings)?;
+        let hasher = BcryptHasher::with_core_count(settings.auth.bcrypt_cost)?;
+        let database = open_database(&settings)?;
+        if settings.database.migrate_on_start {
+            for name in database.run_pending_migrations()? {
+                tracing::info!(migration = %name, "applied migration");
+            }
+        }
+        let state = web::Data::new(AppState::new(
+            database.clone(),
+            hasher,
+            SimulatedBot,
+            settings.limits.max_message_chars,
+        ));
+        let http = HttpConfig {
+            cookie_key,
+            cookie_name: settings.session.cookie_name.clone(),
+            cookie_secure: settings.session.cookie_secure,
+            session_idle_timeout: settings.session_idle_timeout(),
+            allowed_origins: settings.cors.allowed_origins.clone(),
+            max_body_bytes: settings.limits.max_body_bytes,
+        };
+        Ok(Self {
+            state,
+            database,
+            http,
+            settings,
+        })
+    }
+
+    /// The API as an actix app, for a server or an in-process test.
+    pub fn app(
+        &self,
+    ) -> actix_web::App<
+        impl actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + use<>>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + use<>,
+    > {
+        chatbot_http::app::<Production>(self.state.clone(), self.database.clone(), &self.http)
+    }
+
+    /// The database the service runs on.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Listens on `server.host:server.port`.
+    ///
+    /// # Errors
+    /// [`StartError::Listen`] when the address is taken or not local.
+    pub fn listen(&self) -> Result<TcpListener, StartError> {
+        let address = format!(
+            "{}:{}",
+            self.settings.server.host, self.settings.server.port
+        );
+        TcpListener::bind(&address).map_err(|source| StartError::Listen { address, source })
+    }
+
+    /// Serves the API on `listener` until SIGINT or SIGTERM, then finishes the
+    /// requests in flight; deletes expired sessions in the background meanwhile.
+    /// Must run inside an actix system.
+    ///
+    /// # Errors
+    /// When the listener cannot be used.
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<Server> {
+        let purge_every = Duration::from_secs(self.settings.session.purge_interval_seconds);
+        actix_web::rt::spawn(purge_expired_sessions(self.database.clone(), purge_every));
+        let workers = self.settings.server.workers;
+        let mut server = HttpServer::new(move || self.app()).listen(listener)?;
+        if let Some(workers) = workers {
+            server = server.workers(workers);
+        }
+        Ok(server.run())
+    }
+}
+
+async fn purge_expired_sessions(database: Database, every: Duration) {
+    let mut ticks = actix_web::rt::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match database.purge_expired_sessions(Timestamp::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "deleted expired sessions"),
+            Err(error) => tracing::warn!(%error, "could not delete expired sessions"),
+        }
+    }
+}

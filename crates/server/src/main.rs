@@ -1,0 +1,149 @@
+//! `chatbot`: serves the chatbot API, or manages its database's migrations.
+
+use std::process::ExitCode;
+
+use chatbot_server::{Application, Settings, StartError, open_database};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "\
+usage: chatbot [COMMAND]
+
+commands:
+  serve            serve the API (the default)
+  migrate          apply pending migrations
+  rollback [--all] revert the newest migration, or all of them
+  migrations       list the migrations, applied and pending
+
+Configuration: config/default.toml, config/<APP_ENV>.toml, then environment
+variables (CHATBOT__SECTION__KEY, DATABASE_URL, SECRET_KEY, PORT, HOST); see README.md.";
+
+enum Command {
+    Serve,
+    Migrate,
+    Rollback { all: bool },
+    Migrations,
+    Help,
+}
+
+impl Command {
+    fn parse(arguments: &[String]) -> Result<Self, String> {
+        let words: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            [] | ["serve"] => Ok(Self::Serve),
+            ["migrate"] => Ok(Self::Migrate),
+            ["rollback"] => Ok(Self::Rollback { all: false }),
+            ["rollback", "--all"] => Ok(Self::Rollback { all: true }),
+            ["migrations"] => Ok(Self::Migrations),
+            ["help" | "--help" | "-h"] => Ok(Self::Help),
+            _ => Err(format!("unknown arguments: {}", words.join(" "))),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let command = match Command::parse(&arguments) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(command) => command,
+        Err(problem) => {
+            eprintln!("error: {problem}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", with_causes(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), StartError> {
+    let settings = Settings::load()?;
+    init_logging(&settings.log.level);
+    match command {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            let applied = open_database(&settings)?.run_pending_migrations()?;
+            report("applied", &applied);
+            Ok(())
+        }
+        Command::Rollback { all } => {
+            let database = open_database(&settings)?;
+            let reverted = if all {
+                database.revert_all_migrations()?
+            } else {
+                database.revert_last_migration()?.into_iter().collect()
+            };
+            report("reverted", &reverted);
+            Ok(())
+        }
+        Command::Migrations => {
+            for migration in open_database(&settings)?.migration_status()? {
+                let state = if migration.applied {
+                    "applied"
+                } else {
+                    "pending"
+                };
+                println!("{state:8} {}", migration.name);
+            }
+            Ok(())
+        }
+        Command::Help => Ok(()),
+    }
+}
+
+fn serve(settings: Settings) -> Result<(), StartError> {
+    let application = Application::build(settings)?;
+    let listener = application.listen()?;
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+    actix_web::rt::System::new().block_on(async move {
+        let server = application
+            .serve(listener)
+            .map_err(|source| StartError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        tracing::info!(%address, "serving the chatbot API on http://{address}/api");
+        server
+            .await
+            .map_err(|source| StartError::Listen { address, source })
+    })
+}
+
+fn report(what: &str, migrations: &[String]) {
+    if migrations.is_empty() {
+        println!("nothing {what}");
+    }
+    for name in migrations {
+        println!("{what} {name}");
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// `error: cause: cause's cause`, on one line.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
