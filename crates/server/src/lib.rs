@@ -123,6 +123,8 @@ impl Application {
     /// # Errors
     /// [`StartError`] saying what is wrong.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
+        // Every setting is checked before anything is opened or warned about.
+        DatabaseUrl::parse(&settings.database.url)?;
         let cookie_key = cookie_key(&settings)?;
         let hasher = BcryptHasher::with_core_count(settings.auth.bcrypt_cost)?;
         let database = open_database(&settings)?;

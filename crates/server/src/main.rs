@@ -133,7 +133,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
-/// `error: cause: cause's cause`, on one line.
+/// `error: cause: cause's cause`, on one line (drivers' messages may span several).
 fn with_causes(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
@@ -145,5 +145,5 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    line
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }

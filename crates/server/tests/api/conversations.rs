@@ -1,0 +1,181 @@
+//! Conversations and messages: the seed's shapes, ordering, ownership, validation.
+
+use serde_json::{Value, json};
+
+use crate::support::{Client, Server, api_tests, settings};
+
+/// Whether `value` is a timestamp like `2026-11-25T06:07:14.123Z`.
+fn is_timestamp(value: &Value) -> bool {
+    let text = value.as_str().unwrap_or_default();
+    text.len() == 24 && text.ends_with('Z') && text.as_bytes()[19] == b'.'
+}
+
+async fn say(client: &mut Client, conversation: i64, text: &str) -> Value {
+    let reply = client
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            json!({"text": text}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.body
+}
+
+api_tests! {
+    async fn create_rename_list_and_delete(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+
+        let created = alice.post("/api/conversations", json!({"name": "  Trip to Oslo  "})).await;
+        assert_eq!(created.status, 201);
+        let id = created.body["id"].as_i64().unwrap();
+        assert_eq!(created.body["name"], "Trip to Oslo", "trimmed");
+        assert!(is_timestamp(&created.body["created_at"]), "{created:?}");
+
+        let renamed = alice.put(&format!("/api/conversations/{id}"), json!({"name": "Oslo"})).await;
+        assert_eq!(renamed.status, 200);
+        assert_eq!((renamed.body["id"].as_i64(), renamed.body["name"].as_str()), (Some(id), Some("Oslo")));
+
+        let listed = alice.get("/api/conversations").await;
+        assert_eq!(listed.status, 200);
+        assert_eq!(listed.body[0]["name"], "Oslo");
+        assert_eq!(listed.body[0]["messages"], json!([]));
+
+        let deleted = alice.delete(&format!("/api/conversations/{id}")).await;
+        assert_eq!(deleted.status, 204);
+        assert_eq!(deleted.body, Value::Null, "no body");
+        assert_eq!(alice.get("/api/conversations").await.body, json!([]));
+        alice.delete(&format!("/api/conversations/{id}")).await.assert_error(404, "not_found");
+    }
+
+    async fn a_conversation_without_a_name_gets_the_default(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        for body in [None, Some("{}"), Some(r#"{"name": null}"#)] {
+            let reply = alice
+                .send(awc::http::Method::POST, "/api/conversations", body.map(str::to_owned), &[])
+                .await;
+            assert_eq!(reply.status, 201, "{body:?}: {reply:?}");
+            assert_eq!(reply.body["name"], "New conversation");
+        }
+    }
+
+    async fn sending_a_message_stores_it_and_the_bots_reply(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let id = alice.create_conversation("chat").await;
+
+        let exchange = say(&mut alice, id, "  I went hiking in Norway  ").await;
+        let [user, bot] = exchange.as_array().unwrap().as_slice() else {
+            panic!("two messages: {exchange}")
+        };
+        assert_eq!(user["sender"], "user");
+        assert_eq!(user["text"], "I went hiking in Norway");
+        assert_eq!(bot["sender"], "bot");
+        assert!(bot["text"].as_str().unwrap().contains("Norway"), "the reply depends on the text: {bot}");
+        for message in [user, bot] {
+            assert!(message["id"].as_i64().unwrap() > 0);
+            assert!(is_timestamp(&message["created_at"]), "{message}");
+            let mut keys: Vec<_> = message.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            assert_eq!(keys, ["created_at", "id", "sender", "text"]);
+        }
+        let other = say(&mut alice, id, "What about Sweden?").await;
+        assert_ne!(other[1]["text"], bot["text"]);
+
+        let listed = alice.get("/api/conversations").await;
+        let texts: Vec<_> = listed.body[0]["messages"].as_array().unwrap().iter().map(|m| m["text"].clone()).collect();
+        assert_eq!(texts, [user["text"].clone(), bot["text"].clone(), other[0]["text"].clone(), other[1]["text"].clone()]);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 4);
+    }
+
+    async fn the_list_shows_the_most_recently_active_first(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let first = alice.create_conversation("first").await;
+        let second = alice.create_conversation("second").await;
+        let names = |body: &Value| -> Vec<String> {
+            body.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(names(&alice.get("/api/conversations").await.body), ["second", "first"]);
+        say(&mut alice, first, "bump").await;
+        assert_eq!(names(&alice.get("/api/conversations").await.body), ["first", "second"]);
+        let _ = second;
+    }
+
+    async fn other_users_conversations_are_not_found_on_every_route(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let id = alice.create_conversation("private").await;
+        say(&mut alice, id, "secret").await;
+        let mut bob = server.client();
+        bob.sign_up_and_log_in("bob").await;
+
+        assert_eq!(bob.get("/api/conversations").await.body, json!([]));
+        let path = format!("/api/conversations/{id}");
+        let foreign = [
+            bob.put(&path, json!({"name": "mine"})).await,
+            bob.delete(&path).await,
+            bob.post(&format!("{path}/messages"), json!({"text": "hi"})).await,
+        ];
+        let missing = bob.delete("/api/conversations/999999").await;
+        for reply in &foreign {
+            reply.assert_error(404, "not_found");
+            assert_eq!(reply.body, missing.body, "indistinguishable from a missing id");
+        }
+        let listed = alice.get("/api/conversations").await;
+        assert_eq!(listed.body[0]["name"], "private");
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 2);
+    }
+
+    async fn ids_that_are_not_positive_integers_are_not_found(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        for id in ["abc", "-1", "0", "1.5", "99999999999999999999999", "%20"] {
+            let path = format!("/api/conversations/{id}");
+            alice.put(&path, json!({"name": "x"})).await.assert_error(404, "not_found");
+            alice.delete(&path).await.assert_error(404, "not_found");
+            alice.post(&format!("{path}/messages"), json!({"text": "x"})).await.assert_error(404, "not_found");
+        }
+    }
+
+    async fn invalid_names_and_texts_are_refused_and_change_nothing(db) {
+        let short = settings(&db, &[("CHATBOT__LIMITS__MAX_MESSAGE_CHARS", "50")]);
+        let server = Server::start(short).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let id = alice.create_conversation("kept").await;
+
+        for name in [json!(""), json!("   "), json!("x".repeat(101)), json!("two\nlines")] {
+            alice.post("/api/conversations", json!({"name": name})).await.assert_error(400, "validation_failed");
+            alice.put(&format!("/api/conversations/{id}"), json!({"name": name})).await.assert_error(400, "validation_failed");
+        }
+        alice.put(&format!("/api/conversations/{id}"), json!({})).await.assert_error(400, "bad_request");
+        for text in [json!(""), json!(" \n "), json!("x".repeat(51))] {
+            let reply = alice.post(&format!("/api/conversations/{id}/messages"), json!({"text": text})).await;
+            reply.assert_error(400, "validation_failed");
+            assert!(reply.body["error"].as_str().unwrap().starts_with("Text"), "{reply:?}");
+        }
+        alice.post(&format!("/api/conversations/{id}/messages"), json!({"text": 42})).await.assert_error(400, "bad_request");
+
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations"), 1);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0);
+        assert_eq!(alice.get("/api/conversations").await.body[0]["name"], "kept");
+    }
+
+    async fn every_conversation_route_needs_a_session(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut anonymous = server.client();
+        anonymous.get("/api/conversations").await.assert_error(401, "unauthorized");
+        anonymous.post("/api/conversations", json!({"name": "x"})).await.assert_error(401, "unauthorized");
+        anonymous.put("/api/conversations/1", json!({"name": "x"})).await.assert_error(401, "unauthorized");
+        anonymous.delete("/api/conversations/1").await.assert_error(401, "unauthorized");
+        anonymous.post("/api/conversations/1/messages", json!({"text": "x"})).await.assert_error(401, "unauthorized");
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP API, black-box: a real server on a socket, on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod conversations;
+mod cors;
+mod errors;
+mod sessions;
+mod support;

@@ -1,0 +1,112 @@
+//! Server-side sessions: logout, rotation, restarts, several instances, expiry.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Server, api_tests, settings};
+
+api_tests! {
+    async fn a_cookie_replayed_after_logout_is_refused(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let copied = alice.cookie.clone();
+
+        assert_eq!(alice.get("/api/logout").await.status, 200);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 0, "deleted server-side");
+
+        let mut thief = server.client();
+        thief.cookie = copied;
+        thief.get("/api/conversations").await.assert_error(401, "unauthorized");
+        thief.post("/api/conversations", json!({"name": "x"})).await.assert_error(401, "unauthorized");
+    }
+
+    async fn logging_in_rotates_the_session_key(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let first = alice.cookie.clone().unwrap();
+
+        let again = alice.post("/api/login", json!({"username": "alice", "password": "correct horse"})).await;
+        assert_eq!(again.status, 200);
+        let second = alice.cookie.clone().unwrap();
+        assert_ne!(first, second);
+
+        let mut old = server.client();
+        old.cookie = Some(first);
+        old.get("/api/conversations").await.assert_error(401, "unauthorized");
+        assert_eq!(alice.get("/api/conversations").await.status, 200);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 1);
+    }
+
+    async fn a_tampered_cookie_is_refused(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let cookie = alice.cookie.clone().unwrap();
+        let (name, value) = cookie.split_once('=').unwrap();
+        let mut forger = server.client();
+        forger.cookie = Some(format!("{name}=x{}", &value[1..]));
+        forger.get("/api/conversations").await.assert_error(401, "unauthorized");
+    }
+
+    async fn sessions_survive_a_restart(db) {
+        let first = Server::start(settings(&db, &[])).await;
+        let mut alice = first.client();
+        alice.sign_up_and_log_in("alice").await;
+        alice.create_conversation("before the restart").await;
+        let cookie = alice.cookie.clone();
+        first.stop().await;
+
+        let second = Server::start(settings(&db, &[])).await;
+        let mut alice = second.client();
+        alice.cookie = cookie;
+        let listed = alice.get("/api/conversations").await;
+        assert_eq!(listed.status, 200);
+        assert_eq!(listed.body[0]["name"], "before the restart");
+    }
+
+    async fn two_instances_on_one_database_share_sessions(db) {
+        let one = Server::start(settings(&db, &[])).await;
+        let two = Server::start(settings(&db, &[])).await;
+        let mut on_one = one.client();
+        on_one.sign_up_and_log_in("alice").await;
+        let mut on_two = two.client();
+        on_two.cookie = on_one.cookie.clone();
+
+        let id = on_two.create_conversation("made on two").await;
+        let listed = on_one.get("/api/conversations").await;
+        assert_eq!(listed.body[0]["id"], id);
+
+        assert_eq!(on_two.get("/api/logout").await.status, 200);
+        on_one.get("/api/conversations").await.assert_error(401, "unauthorized");
+    }
+
+    async fn an_idle_session_expires_and_use_renews_it(db) {
+        let short = settings(&db, &[("CHATBOT__SESSION__IDLE_TIMEOUT_SECONDS", "1")]);
+        let server = Server::start(short).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+
+        // Used every 0.6 s for 1.8 s in all: each request renews the 1 s deadline.
+        for _ in 0..3 {
+            actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(alice.get("/api/conversations").await.status, 200);
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(1_300)).await;
+        alice.get("/api/conversations").await.assert_error(401, "unauthorized");
+    }
+
+    async fn expired_sessions_are_purged(db) {
+        let quick = settings(
+            &db,
+            &[("CHATBOT__SESSION__IDLE_TIMEOUT_SECONDS", "1"), ("CHATBOT__SESSION__PURGE_INTERVAL_SECONDS", "1")],
+        );
+        let server = Server::start(quick).await;
+        server.client().sign_up_and_log_in("alice").await;
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 1);
+        actix_web::rt::time::sleep(Duration::from_millis(2_500)).await;
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 0);
+    }
+}

@@ -1,0 +1,218 @@
+//! A running server on a database of its own, and an HTTP client that keeps one
+//! user's session cookie, for black-box tests.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
+use chatbot_persistence::testing::TestDb;
+use chatbot_server::{Application, Settings};
+use serde_json::{Value, json};
+
+/// The secret every test server signs cookies with, so that two servers on one
+/// database accept each other's cookies.
+pub const SECRET: &str = "test-secret-test-secret-test-secret-test-secret-0123456789abcdef";
+
+/// Settings for a test server on `db`, changed by `overrides` (environment variable
+/// names and values, as an operator would set them).
+pub fn settings(db: &TestDb, overrides: &[(&str, &str)]) -> Settings {
+    let mut environment: HashMap<String, String> = [
+        ("DATABASE_URL", db.url()),
+        ("SECRET_KEY", SECRET),
+        ("CHATBOT__AUTH__BCRYPT_COST", "4"),
+        ("CHATBOT__SERVER__WORKERS", "1"),
+        ("CHATBOT__DATABASE__POOL_SIZE", "4"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (key, value) in overrides {
+        environment.insert((*key).to_owned(), (*value).to_owned());
+    }
+    Settings::from_environment(environment).expect("test settings are valid")
+}
+
+/// A server under test, stopped when dropped.
+pub struct Server {
+    pub base: String,
+    handle: ServerHandle,
+}
+
+impl Server {
+    /// Starts a server with `settings` on a free port.
+    pub async fn start(settings: Settings) -> Self {
+        let application = Application::build(settings).expect("the application starts");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = application.serve(listener).unwrap();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self { base, handle }
+    }
+
+    /// A client with no session yet.
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            cookie: None,
+            http: awc::Client::default(),
+        }
+    }
+
+    /// Stops accepting, finishes what is in flight, and waits for the workers.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the SPEC error shape: JSON `{"error": sentence, "code": code}`.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{self:?}");
+        assert_eq!(self.body["code"], code, "{self:?}");
+        let sentence = self.body["error"].as_str().unwrap_or_default();
+        assert!(sentence.len() > 5, "a sentence a UI can show: {self:?}");
+        assert_eq!(
+            self.headers.get(CONTENT_TYPE).unwrap(),
+            "application/json",
+            "{self:?}"
+        );
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One user's browser: sends its session cookie, keeps what the server sets.
+pub struct Client {
+    base: String,
+    pub cookie: Option<String>,
+    http: awc::Client,
+}
+
+impl Client {
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send(awc::http::Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send(awc::http::Method::POST, path, Some(body.to_string()), &[])
+            .await
+    }
+
+    pub async fn put(&mut self, path: &str, body: Value) -> Reply {
+        self.send(awc::http::Method::PUT, path, Some(body.to_string()), &[])
+            .await
+    }
+
+    pub async fn delete(&mut self, path: &str) -> Reply {
+        self.send(awc::http::Method::DELETE, path, None, &[]).await
+    }
+
+    /// Any request: `body` is sent as JSON unless `headers` set a content type.
+    pub async fn send(
+        &mut self,
+        method: awc::http::Method,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.insert_header((COOKIE, cookie.clone()));
+        }
+        let sets_type = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !sets_type {
+            request = request.insert_header((CONTENT_TYPE, "application/json"));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = match body {
+            Some(body) => request.send_body(body).await,
+            None => request.send().await,
+        }
+        .expect("the server answers");
+        let bytes = response.body().limit(10 << 20).await.unwrap();
+        let headers = response.headers().clone();
+        if let Some(set) = headers.get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap_or_default();
+            // An emptied cookie (logout) clears the jar, like a browser would.
+            let expired = set.contains("Max-Age=0") || pair.ends_with('=');
+            self.cookie = if expired { None } else { Some(pair.to_owned()) };
+        }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        Reply {
+            status: response.status(),
+            headers,
+            body,
+        }
+    }
+
+    /// Signs `name` up with a valid password and logs in.
+    pub async fn sign_up_and_log_in(&mut self, name: &str) -> i64 {
+        let credentials = json!({"username": name, "password": "correct horse"});
+        assert_eq!(
+            self.post("/api/signup", credentials.clone()).await.status,
+            201
+        );
+        let login = self.post("/api/login", credentials).await;
+        assert_eq!(login.status, 200, "{login:?}");
+        login.body["user"]["id"].as_i64().unwrap()
+    }
+
+    /// Creates a conversation named `name`; returns its id.
+    pub async fn create_conversation(&mut self, name: &str) -> i64 {
+        let created = self.post("/api/conversations", json!({"name": name})).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        created.body["id"].as_i64().unwrap()
+    }
+}
+
+/// Expands each test into `sqlite::name` and `postgres::name`, given a fresh migrated
+/// database as `db: TestDb`.
+macro_rules! api_tests {
+    ($(async fn $name:ident($db:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    let $db = chatbot_persistence::testing::TestDb::sqlite();
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    let Some($db) = chatbot_persistence::testing::TestDb::postgres() else { return };
+                    $body
+                }
+            )*
+        }
+    };
+}
+pub(crate) use api_tests;
