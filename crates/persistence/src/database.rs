@@ -77,7 +77,8 @@ pub struct Database {
 
 impl Database {
     /// Opens a pool to `url`, creating the SQLite file and its folder when missing.
-    /// Blocks until a first connection is open or the pool's timeout has passed.
+    /// Blocks until a first connection is open or the pool's timeout has passed;
+    /// further connections open on demand.
     ///
     /// # Errors
     /// [`ConnectError`] saying why no connection could be opened.
@@ -96,18 +97,23 @@ impl Database {
             }
             DatabaseUrl::Postgres(_) => Backend::Postgres,
         };
-        // No ping before every checkout: a broken connection is noticed by the
-        // query that fails on it (`has_broken`), then dropped and replaced.
+        // Connections open on demand, never in the background: a connection being
+        // opened on r2d2's thread while the process exits races OpenSSL's exit-time
+        // cleanup (libpq negotiates TLS) and crashes it. No ping before every
+        // checkout either: a broken connection is noticed by the query that fails on
+        // it (`has_broken`), then dropped and replaced.
         let pool = r2d2::Pool::builder()
             .max_size(options.max_size)
-            .min_idle(Some(1))
+            .min_idle(Some(0))
             .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
-            .build(Manager::new(url.clone()))
-            .map_err(|source| ConnectError::Connect {
-                url: url.to_string(),
-                source,
-            })?;
+            .build_unchecked(Manager::new(url.clone()));
+        // Open the first connection now, so a wrong URL or an unreachable server
+        // stops start-up with the driver's own reason.
+        drop(pool.get().map_err(|source| ConnectError::Connect {
+            url: url.to_string(),
+            source,
+        })?);
         let turns = Arc::new(Semaphore::new(options.max_size as usize));
         Ok(Self {
             pool,

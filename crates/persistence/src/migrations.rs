@@ -53,9 +53,7 @@ impl Database {
     /// # Errors
     /// [`MigrationError`] when one fails; the migrations before it stay applied.
     pub fn run_pending_migrations(&self) -> Result<Vec<String>, MigrationError> {
-        with_harness!(self, |harness, source| harness
-            .run_pending_migrations(source)
-            .map(|versions| versions.iter().map(ToString::to_string).collect()))
+        with_harness!(self, |harness, source| apply(harness, source))
     }
 
     /// Reverts the newest applied migration; returns its name, or `None` when none
@@ -64,15 +62,7 @@ impl Database {
     /// # Errors
     /// [`MigrationError`] when reverting fails.
     pub fn revert_last_migration(&self) -> Result<Option<String>, MigrationError> {
-        with_harness!(self, |harness, source| {
-            match harness.applied_migrations() {
-                Ok(applied) if applied.is_empty() => Ok(None),
-                Ok(_) => harness
-                    .revert_last_migration(source)
-                    .map(|version| Some(version.to_string())),
-                Err(e) => Err(e),
-            }
-        })
+        with_harness!(self, |harness, source| revert_last(harness, source))
     }
 
     /// Reverts every applied migration; returns their names, newest first. Blocking.
@@ -80,9 +70,7 @@ impl Database {
     /// # Errors
     /// [`MigrationError`] when one fails; the ones before it stay reverted.
     pub fn revert_all_migrations(&self) -> Result<Vec<String>, MigrationError> {
-        with_harness!(self, |harness, source| harness
-            .revert_all_migrations(source)
-            .map(|versions| versions.iter().map(ToString::to_string).collect()))
+        with_harness!(self, |harness, source| revert_all(harness, source))
     }
 
     /// Every migration this build knows, oldest first, and whether it is applied.
@@ -95,11 +83,69 @@ impl Database {
     }
 }
 
+type Outcome<T> = diesel::migration::Result<T>;
+
+fn apply<DB: Backend, S: MigrationSource<DB>>(
+    harness: &mut impl MigrationHarness<DB>,
+    source: S,
+) -> Outcome<Vec<String>> {
+    let names = Names::read(&source)?;
+    Ok(names.named(&harness.run_pending_migrations(source)?))
+}
+
+fn revert_last<DB: Backend, S: MigrationSource<DB>>(
+    harness: &mut impl MigrationHarness<DB>,
+    source: S,
+) -> Outcome<Option<String>> {
+    if harness.applied_migrations()?.is_empty() {
+        return Ok(None);
+    }
+    let names = Names::read(&source)?;
+    Ok(names.named(&[harness.revert_last_migration(source)?]).pop())
+}
+
+fn revert_all<DB: Backend, S: MigrationSource<DB>>(
+    harness: &mut impl MigrationHarness<DB>,
+    source: S,
+) -> Outcome<Vec<String>> {
+    let names = Names::read(&source)?;
+    Ok(names.named(&harness.revert_all_migrations(source)?))
+}
+
+/// The full names of a source's migrations (`2026-11-25-000001_create_users_and_sessions`)
+/// by version (`20261125000001`), read before the harness takes the source.
+struct Names(Vec<(String, String)>);
+
+impl Names {
+    fn read<DB: Backend>(source: &impl MigrationSource<DB>) -> Outcome<Self> {
+        Ok(Self(
+            source
+                .migrations()?
+                .iter()
+                .map(|m| (m.name().version().to_string(), m.name().to_string()))
+                .collect(),
+        ))
+    }
+
+    fn named(&self, versions: &[diesel::migration::MigrationVersion<'_>]) -> Vec<String> {
+        versions
+            .iter()
+            .map(|version| {
+                let version = version.to_string();
+                self.0
+                    .iter()
+                    .find(|(known, _)| *known == version)
+                    .map_or(version.clone(), |(_, name)| name.clone())
+            })
+            .collect()
+    }
+}
+
 /// Every migration of `source`, oldest first, marked applied or not on `harness`.
 fn status<DB: Backend>(
     harness: &mut impl MigrationHarness<DB>,
     source: &impl MigrationSource<DB>,
-) -> diesel::migration::Result<Vec<MigrationStatus>> {
+) -> Outcome<Vec<MigrationStatus>> {
     let applied = harness.applied_migrations()?;
     let mut known = source.migrations()?;
     known.sort_by_key(|migration| migration.name().version().as_owned());
