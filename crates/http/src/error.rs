@@ -176,7 +176,7 @@ impl ResponseError for ApiError {
 }
 
 /// The response for an error of `kind` saying `message`.
-pub fn json_error(kind: ErrorKind, message: &str) -> HttpResponse {
+pub(crate) fn json_error(kind: ErrorKind, message: &str) -> HttpResponse {
     HttpResponse::build(kind.status()).json(ErrorBody {
         error: message,
         code: kind.code(),

@@ -1,5 +1,5 @@
 //! The chatbot's HTTP API on actix-web: the seed's routes and JSON shapes, JSON
-//! errors for every failure, server-side sessions, and CORS.
+//! errors for every failure, server-side sessions, CORS and a CSRF defence.
 //!
 //! [`app`] builds the actix [`App`] from an [`AppState`] (the domain's services over
 //! the adapters named by an [`Adapters`] type) and an [`HttpConfig`]. This crate knows
@@ -22,6 +22,7 @@ use chatbot_domain::ports::{
 };
 use chatbot_domain::services::{AccountService, ChatService};
 
+mod csrf;
 mod dto;
 mod error;
 mod json;
@@ -78,7 +79,8 @@ pub struct HttpConfig {
     pub cookie_secure: bool,
     /// How long a session lives without use.
     pub session_idle_timeout: Duration,
-    /// The origins browsers may call the API from, with credentials.
+    /// The origins browsers may call the API from, with credentials; pages on other
+    /// origins (but the server's own) may not change data.
     pub allowed_origins: Vec<String>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
@@ -114,11 +116,15 @@ pub fn app<A: Adapters>(
     let sessions = DatabaseSessionStore::new(store, config.session_idle_timeout);
     App::new()
         .app_data(state)
+        .app_data(web::Data::new(csrf::TrustedOrigins(
+            config.allowed_origins.clone(),
+        )))
         .app_data(web::PayloadConfig::new(config.max_body_bytes))
         .app_data(web::PathConfig::default().error_handler(|_, _| {
             ApiError::new(ErrorKind::NotFound, "Conversation not found.").into()
         }))
         .wrap(session_middleware(sessions, config))
+        .wrap(middleware::from_fn(csrf::refuse_foreign_writes))
         .wrap(cors(&config.allowed_origins))
         .wrap(middleware::from_fn(respond::json_errors))
         .service(web::scope("/api").configure(routes::configure::<A>))

@@ -21,12 +21,14 @@ pub(crate) async fn json_errors(
     match next.call(request).await {
         Ok(response) if !needs_json_body(&response) => Ok(response.map_into_left_body()),
         Ok(response) => {
-            let kind = match response.response().error() {
-                Some(error) => kind_of(error),
-                None => ErrorKind::from_status(response.status()),
-            };
+            let reclassified = response.response().error().and_then(reclassify);
+            let kind = reclassified.unwrap_or_else(|| ErrorKind::from_status(response.status()));
             let (request, old) = response.into_parts();
             let mut new = json_error(kind, kind.default_message());
+            if reclassified.is_none() {
+                // A status without a kind of its own (408, 431, ...) stays what it was.
+                *new.status_mut() = old.status();
+            }
             // Keep what the failed response carried besides its body (CORS, Allow, ...).
             for (name, value) in old.headers() {
                 if name != CONTENT_TYPE && !new.headers().contains_key(name) {
@@ -38,7 +40,8 @@ pub(crate) async fn json_errors(
         Err(error) => {
             // An error from a middleware: swapped for one that renders as JSON (the
             // request is gone, so it cannot become a response here).
-            let kind = kind_of(&error);
+            let kind = reclassify(&error)
+                .unwrap_or_else(|| ErrorKind::from_status(error.as_response_error().status_code()));
             if kind == ErrorKind::Internal || kind == ErrorKind::Unavailable {
                 log_cause(kind, &ErrorChain(&error));
             }
@@ -55,11 +58,11 @@ fn needs_json_body<B>(response: &ServiceResponse<B>) -> bool {
             != Some(&HeaderValue::from_static("application/json"))
 }
 
-/// What an error raised outside the API's own code stands for.
-fn kind_of(error: &Error) -> ErrorKind {
+/// What an error raised by a middleware stands for, where its status says otherwise.
+fn reclassify(error: &Error) -> Option<ErrorKind> {
     if error.as_error::<CorsError>().is_some() {
         // A preflight from an origin that is not on the allow-list.
-        return ErrorKind::Forbidden;
+        return Some(ErrorKind::Forbidden);
     }
     // The session middleware reports its store's failures as opaque 500s; the store is
     // the database, so they mean the database is unavailable.
@@ -68,9 +71,9 @@ fn kind_of(error: &Error) -> ErrorKind {
         || error.as_error::<InternalError<UpdateError>>().is_some()
         || error.as_error::<InternalError<anyhow::Error>>().is_some()
     {
-        return ErrorKind::Unavailable;
+        return Some(ErrorKind::Unavailable);
     }
-    ErrorKind::from_status(error.as_response_error().status_code())
+    None
 }
 
 /// Adapts actix's error for logging with its cause.

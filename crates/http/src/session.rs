@@ -123,7 +123,7 @@ impl<R: SessionRepository> SessionStore for DatabaseSessionStore<R> {
         &self,
         key: SessionKey,
         state: HashMap<String, String>,
-        ttl: &actix_web::cookie::time::Duration,
+        _ttl: &actix_web::cookie::time::Duration,
     ) -> Result<SessionKey, UpdateError> {
         let record = self
             .record(key.as_ref(), &state)
@@ -133,14 +133,13 @@ impl<R: SessionRepository> SessionStore for DatabaseSessionStore<R> {
             .update_session(record)
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
-        if updated {
-            return Ok(key);
+        if !updated {
+            // Deleted meanwhile (a logout elsewhere, or expiry): the session is over, and
+            // saving its state again would undo that logout. The change is dropped; the
+            // cookie's key no longer finds a session.
+            tracing::debug!("dropping a change to a session that has ended");
         }
-        // Deleted meanwhile (logged out elsewhere, or purged): start a new session.
-        self.save(state, ttl).await.map_err(|error| match error {
-            SaveError::Serialization(e) => UpdateError::Serialization(e),
-            SaveError::Other(e) => UpdateError::Other(e),
-        })
+        Ok(key)
     }
 
     async fn update_ttl(

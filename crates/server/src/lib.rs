@@ -70,12 +70,15 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// # Errors
 /// An unusable URL, or a database that cannot be reached.
 pub fn open_database(settings: &Settings) -> Result<Database, StartError> {
-    let url = DatabaseUrl::parse(&settings.database.url)?;
+    connect(settings, &DatabaseUrl::parse(&settings.database.url)?)
+}
+
+fn connect(settings: &Settings, url: &DatabaseUrl) -> Result<Database, StartError> {
     let options = PoolOptions {
         max_size: settings.database.pool_size,
         connection_timeout: Duration::from_secs(settings.database.connect_timeout_seconds),
     };
-    Ok(Database::connect(&url, &options)?)
+    Ok(Database::connect(url, &options)?)
 }
 
 /// The key signing session cookies, from `session.secret`.
@@ -124,10 +127,10 @@ impl Application {
     /// [`StartError`] saying what is wrong.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
         // Every setting is checked before anything is opened or warned about.
-        DatabaseUrl::parse(&settings.database.url)?;
+        let url = DatabaseUrl::parse(&settings.database.url)?;
         let cookie_key = cookie_key(&settings)?;
         let hasher = BcryptHasher::with_core_count(settings.auth.bcrypt_cost)?;
-        let database = open_database(&settings)?;
+        let database = connect(&settings, &url)?;
         if settings.database.migrate_on_start {
             for name in database.run_pending_migrations()? {
                 tracing::info!(migration = %name, "applied migration");

@@ -22,19 +22,19 @@ enum Command {
     Migrate,
     Rollback { all: bool },
     Migrations,
-    Help,
 }
 
 impl Command {
-    fn parse(arguments: &[String]) -> Result<Self, String> {
+    /// The command the arguments name; `None` when they ask for help.
+    fn parse(arguments: &[String]) -> Result<Option<Self>, String> {
         let words: Vec<&str> = arguments.iter().map(String::as_str).collect();
         match words.as_slice() {
-            [] | ["serve"] => Ok(Self::Serve),
-            ["migrate"] => Ok(Self::Migrate),
-            ["rollback"] => Ok(Self::Rollback { all: false }),
-            ["rollback", "--all"] => Ok(Self::Rollback { all: true }),
-            ["migrations"] => Ok(Self::Migrations),
-            ["help" | "--help" | "-h"] => Ok(Self::Help),
+            [] | ["serve"] => Ok(Some(Self::Serve)),
+            ["migrate"] => Ok(Some(Self::Migrate)),
+            ["rollback"] => Ok(Some(Self::Rollback { all: false })),
+            ["rollback", "--all"] => Ok(Some(Self::Rollback { all: true })),
+            ["migrations"] => Ok(Some(Self::Migrations)),
+            ["help" | "--help" | "-h"] => Ok(None),
             _ => Err(format!("unknown arguments: {}", words.join(" "))),
         }
     }
@@ -43,11 +43,11 @@ impl Command {
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let command = match Command::parse(&arguments) {
-        Ok(Command::Help) => {
+        Ok(Some(command)) => command,
+        Ok(None) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Ok(command) => command,
         Err(problem) => {
             eprintln!("error: {problem}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -93,7 +93,6 @@ fn run(command: Command) -> Result<(), StartError> {
             }
             Ok(())
         }
-        Command::Help => Ok(()),
     }
 }
 
@@ -127,6 +126,7 @@ fn report(what: &str, migrations: &[String]) {
 }
 
 fn init_logging(level: &str) {
+    // `level` was checked with the settings; RUST_LOG, when set, wins.
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));

@@ -160,6 +160,33 @@ pub enum SettingsError {
     /// A value is out of its range.
     #[error("invalid configuration: {0}")]
     OutOfRange(String),
+    /// The `.env` file exists but cannot be read.
+    #[error("cannot read .env: {0}")]
+    DotEnv(#[from] dotenvy::Error),
+}
+
+/// `origin` as browsers send it (`scheme://host[:port]`, no trailing slash), or why it
+/// cannot be one.
+fn normalize_origin(origin: &str) -> Result<String, SettingsError> {
+    let origin = origin.trim();
+    let refuse = |why: &str| {
+        Err(SettingsError::OutOfRange(format!(
+            "cors.allowed_origins: {origin:?} {why}; write origins like https://chat.example.com"
+        )))
+    };
+    if origin == "*" {
+        return refuse("is a wildcard, which browsers never combine with cookies");
+    }
+    let Ok(uri) = origin.parse::<actix_web::http::Uri>() else {
+        return refuse("is not a URL");
+    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return refuse("is not an http:// or https:// origin");
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return refuse("has a path; an origin is only scheme, host and port");
+    }
+    Ok(origin.trim_end_matches('/').to_owned())
 }
 
 const EMBEDDED: [(&str, &str); 3] = [
@@ -222,11 +249,14 @@ impl Settings {
                 builder.add_source(File::from_str(embedded, FileFormat::Toml))
             };
         }
+        // Aliased keys are set here as text, from the canonical variable or else its
+        // alias, and kept from the environment source below, whose list parsing would
+        // turn a secret of digits into a number.
+        let mut environment = environment;
         for (alias, key) in ALIASES {
             let canonical = format!("CHATBOT__{}", key.replace('.', "__").to_ascii_uppercase());
-            if let (Some(value), false) =
-                (environment.get(alias), environment.contains_key(&canonical))
-            {
+            let canonical_value = environment.remove(&canonical);
+            if let Some(value) = canonical_value.as_ref().or_else(|| environment.get(alias)) {
                 builder = builder.set_override(key, value.as_str())?;
             }
         }
@@ -242,33 +272,51 @@ impl Settings {
 
         let mut settings: Self = builder.build()?.try_deserialize()?;
         settings.profile = profile;
+        settings.cors.allowed_origins = settings
+            .cors
+            .allowed_origins
+            .iter()
+            .map(|origin| normalize_origin(origin))
+            .collect::<Result<_, _>>()?;
         settings.check()?;
         Ok(settings)
     }
 
     fn check(&self) -> Result<(), SettingsError> {
-        let out_of_range = |message: String| Err(SettingsError::OutOfRange(message));
-        if self.database.pool_size == 0 {
-            return out_of_range("database.pool_size must be at least 1".into());
+        let at_least_one = [
+            ("database.pool_size", u64::from(self.database.pool_size)),
+            (
+                "database.connect_timeout_seconds",
+                self.database.connect_timeout_seconds,
+            ),
+            (
+                "session.idle_timeout_seconds",
+                self.session.idle_timeout_seconds,
+            ),
+            (
+                "session.purge_interval_seconds",
+                self.session.purge_interval_seconds,
+            ),
+            ("limits.max_body_bytes", self.limits.max_body_bytes as u64),
+            (
+                "limits.max_message_chars",
+                self.limits.max_message_chars as u64,
+            ),
+            (
+                "server.workers",
+                self.server.workers.map_or(1, |w| w as u64),
+            ),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return Err(SettingsError::OutOfRange(format!(
+                "{key} must be at least 1"
+            )));
         }
-        if self.session.idle_timeout_seconds == 0 {
-            return out_of_range("session.idle_timeout_seconds must be at least 1".into());
-        }
-        if self.session.purge_interval_seconds == 0 {
-            return out_of_range("session.purge_interval_seconds must be at least 1".into());
-        }
-        if self.limits.max_message_chars == 0 {
-            return out_of_range("limits.max_message_chars must be at least 1".into());
-        }
-        if let Some(origin) = self
-            .cors
-            .allowed_origins
-            .iter()
-            .find(|o| *o == "*" || !(o.starts_with("http://") || o.starts_with("https://")))
-        {
-            return out_of_range(format!(
-                "cors.allowed_origins: {origin:?} is not an origin such as https://chat.example.com (and * is never allowed with credentials)"
-            ));
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(SettingsError::OutOfRange(format!(
+                "log.level {:?} is not a tracing filter such as info or chatbot=debug: {error}",
+                self.log.level
+            )));
         }
         Ok(())
     }
@@ -276,5 +324,89 @@ impl Settings {
     /// `session.idle_timeout_seconds` as a duration.
     pub fn session_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.session.idle_timeout_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let environment = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Settings::from_environment(environment.collect())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(
+            (settings.server.host.as_str(), settings.server.port),
+            ("127.0.0.1", 5000)
+        );
+        assert_eq!(settings.database.url, "sqlite://data/chatbot.db");
+        assert_eq!(settings.session.idle_timeout_seconds, 1800);
+        assert!(!settings.session.cookie_secure);
+        assert_eq!(
+            settings.cors.allowed_origins,
+            ["http://localhost:3000", "http://localhost:5173"]
+        );
+        assert_eq!(settings.auth.bcrypt_cost, 12);
+        assert_eq!(settings.limits.max_body_bytes, 65_536);
+        assert_eq!(settings.profile, Profile::Development);
+    }
+
+    #[test]
+    fn production_profile_secures_cookies() {
+        let settings = load(&[("APP_ENV", "production")]).unwrap();
+        assert!(settings.session.cookie_secure);
+        assert_eq!(settings.profile, Profile::Production);
+    }
+
+    #[test]
+    fn environment_wins_and_aliases_work() {
+        let settings = load(&[
+            ("PORT", "8080"),
+            ("HOST", "0.0.0.0"),
+            ("DATABASE_URL", "postgres://db/chat"),
+            (
+                "CHATBOT__SESSION__SECRET",
+                "0123456789012345678901234567890123456789",
+            ),
+            ("CHATBOT__SESSION__COOKIE_SECURE", "true"),
+            (
+                "CHATBOT__CORS__ALLOWED_ORIGINS",
+                " https://a.example/ , http://b.example:8080",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            (settings.server.host.as_str(), settings.server.port),
+            ("0.0.0.0", 8080)
+        );
+        assert_eq!(settings.database.url, "postgres://db/chat");
+        assert_eq!(
+            settings.session.secret.as_deref(),
+            Some("0123456789012345678901234567890123456789"),
+            "an all-digit secret stays a string"
+        );
+        assert!(settings.session.cookie_secure);
+        assert_eq!(
+            settings.cors.allowed_origins,
+            ["https://a.example", "http://b.example:8080"]
+        );
+    }
+
+    #[test]
+    fn the_canonical_variable_beats_its_alias() {
+        let settings = load(&[("PORT", "8080"), ("CHATBOT__SERVER__PORT", "9090")]).unwrap();
+        assert_eq!(settings.server.port, 9090);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let settings = load(&[("SECRET_KEY", "a-very-secret-key-of-more-than-32-bytes")]).unwrap();
+        assert!(!format!("{settings:?}").contains("a-very-secret"));
     }
 }

@@ -73,10 +73,37 @@ fn a_bad_configuration_stops_start_up_with_one_clear_line() {
     let output = chatbot(path, &["migrate"], &unreachable);
     assert_refused(&output, "Connection refused");
     assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"));
-    assert_refused(
-        &chatbot(path, &[], &[("CHATBOT__CORS__ALLOWED_ORIGINS", "*")]),
-        "never allowed with credentials",
-    );
+    for (key, value, expected) in [
+        ("CHATBOT__CORS__ALLOWED_ORIGINS", "*", "wildcard"),
+        (
+            "CHATBOT__CORS__ALLOWED_ORIGINS",
+            "localhost:3000",
+            "not an http:// or https:// origin",
+        ),
+        (
+            "CHATBOT__CORS__ALLOWED_ORIGINS",
+            "http://localhost:3000/app",
+            "has a path",
+        ),
+        (
+            "CHATBOT__SERVER__WORKERS",
+            "0",
+            "server.workers must be at least 1",
+        ),
+        (
+            "CHATBOT__DATABASE__CONNECT_TIMEOUT_SECONDS",
+            "0",
+            "at least 1",
+        ),
+        ("CHATBOT__LOG__LEVEL", "chatbot=loud", "log.level"),
+        (
+            "CHATBOT__AUTH__BCRYPT_COST",
+            "3",
+            "bcrypt cost must be between 4 and 31",
+        ),
+    ] {
+        assert_refused(&chatbot(path, &[], &[(key, value)]), expected);
+    }
 }
 
 #[test]

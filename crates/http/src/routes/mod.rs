@@ -11,7 +11,11 @@ use crate::respond::method_not_allowed;
 /// Registers every route of the API; a known path with an unknown method is a 405.
 pub(crate) fn configure<A: Adapters>(config: &mut web::ServiceConfig) {
     config
-        .service(resource("/test").route(web::get().to(auth::test)))
+        .service(
+            resource("/test")
+                .route(web::get().to(auth::test))
+                .route(web::head().to(auth::test)),
+        )
         .service(resource("/signup").route(web::post().to(auth::sign_up::<A>)))
         .service(resource("/login").route(web::post().to(auth::log_in::<A>)))
         .service(
@@ -22,6 +26,7 @@ pub(crate) fn configure<A: Adapters>(config: &mut web::ServiceConfig) {
         .service(
             resource("/conversations")
                 .route(web::get().to(conversations::list::<A>))
+                .route(web::head().to(conversations::list::<A>))
                 .route(web::post().to(conversations::create::<A>)),
         )
         .service(

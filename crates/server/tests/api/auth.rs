@@ -39,6 +39,16 @@ api_tests! {
         assert_eq!(alice.get("/api/conversations").await.status, 200);
     }
 
+    async fn production_cookies_are_secure(db) {
+        let production = settings(&db, &[("APP_ENV", "production")]);
+        let server = Server::start(production).await;
+        let mut alice = server.client();
+        assert_eq!(alice.post("/api/signup", json!({"username": "alice", "password": "correct horse"})).await.status, 201);
+        let login = alice.post("/api/login", json!({"username": "alice", "password": "correct horse"})).await;
+        let cookie = login.header("set-cookie").unwrap();
+        assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    }
+
     async fn usernames_are_unique_in_any_letter_case(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();

@@ -42,9 +42,11 @@ api_tests! {
         assert_eq!(listed.body[0]["name"], "Oslo");
         assert_eq!(listed.body[0]["messages"], json!([]));
 
+        say(&mut alice, id, "going, going").await;
         let deleted = alice.delete(&format!("/api/conversations/{id}")).await;
         assert_eq!(deleted.status, 204);
         assert_eq!(deleted.body, Value::Null, "no body");
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0, "its messages went with it");
         assert_eq!(alice.get("/api/conversations").await.body, json!([]));
         alice.delete(&format!("/api/conversations/{id}")).await.assert_error(404, "not_found");
     }
@@ -165,6 +167,25 @@ api_tests! {
         alice.post(&format!("/api/conversations/{id}/messages"), json!({"text": 42})).await.assert_error(400, "bad_request");
 
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations"), 1);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0);
+        assert_eq!(alice.get("/api/conversations").await.body[0]["name"], "kept");
+    }
+
+    async fn refused_writes_to_a_conversation_change_nothing(db) {
+        let server = Server::start(settings(&db, &[("CHATBOT__LIMITS__MAX_BODY_BYTES", "1024")])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let id = alice.create_conversation("kept").await;
+        let messages = format!("/api/conversations/{id}/messages");
+        let big = json!({"text": "x".repeat(2_000)});
+
+        alice.post(&messages, big.clone()).await.assert_error(413, "payload_too_large");
+        alice.put(&format!("/api/conversations/{id}"), json!({"name": "y".repeat(2_000)})).await.assert_error(413, "payload_too_large");
+        let form = alice.send(awc::http::Method::POST, &messages, Some("text=hi".into()), &[("Content-Type", "application/x-www-form-urlencoded")]).await;
+        form.assert_error(415, "unsupported_media_type");
+        let mut anonymous = server.client();
+        anonymous.post(&messages, json!({"text": "hi"})).await.assert_error(401, "unauthorized");
+
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0);
         assert_eq!(alice.get("/api/conversations").await.body[0]["name"], "kept");
     }

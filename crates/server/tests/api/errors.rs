@@ -14,6 +14,12 @@ api_tests! {
         }
     }
 
+    async fn head_answers_where_get_does(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let reply = server.client().send(Method::HEAD, "/api/test", None, &[]).await;
+        assert_eq!(reply.status, 200);
+    }
+
     async fn wrong_methods_are_json_405s(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
@@ -32,7 +38,7 @@ api_tests! {
     async fn malformed_bodies_are_json_400s(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
-        for body in ["{", "not json", "[1, 2]", "\"text\"", "null", "{\"username\": \"a\"} trailing"] {
+        for body in ["{", "not json", "[1, 2]", "[\"alice\", \"password1\"]", "\"text\"", "null", "{\"username\": \"a\"} trailing"] {
             let reply = client.send(Method::POST, "/api/signup", Some(body.to_owned()), &[]).await;
             reply.assert_error(400, "bad_request");
         }

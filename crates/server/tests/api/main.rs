@@ -5,6 +5,7 @@
 mod auth;
 mod conversations;
 mod cors;
+mod csrf;
 mod errors;
 mod sessions;
 mod support;

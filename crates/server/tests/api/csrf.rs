@@ -1,0 +1,51 @@
+//! The CSRF defence: pages on foreign origins cannot change data.
+
+use awc::http::Method;
+use serde_json::json;
+
+use crate::support::{Server, api_tests, settings};
+
+const EVIL: (&str, &str) = ("Origin", "http://evil.example");
+
+api_tests! {
+    async fn writes_from_a_foreign_origin_are_refused_and_change_nothing(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let id = alice.create_conversation("kept").await;
+        let body = || Some(json!({"name": "hijacked", "text": "hi", "username": "mallory", "password": "password1"}).to_string());
+
+        for (method, path) in [
+            (Method::POST, "/api/signup".to_owned()),
+            (Method::POST, "/api/login".to_owned()),
+            (Method::POST, "/api/conversations".to_owned()),
+            (Method::PUT, format!("/api/conversations/{id}")),
+            (Method::POST, format!("/api/conversations/{id}/messages")),
+            (Method::DELETE, format!("/api/conversations/{id}")),
+            (Method::POST, "/api/logout".to_owned()),
+        ] {
+            let reply = alice.send(method.clone(), &path, body(), &[EVIL]).await;
+            reply.assert_error(403, "forbidden");
+        }
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0);
+        let listed = alice.get("/api/conversations").await;
+        assert_eq!(listed.status, 200, "still logged in");
+        assert_eq!(listed.body[0]["name"], "kept");
+    }
+
+    async fn reads_from_any_origin_and_writes_from_trusted_ones_pass(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut client = server.client();
+        assert_eq!(client.send(Method::GET, "/api/test", None, &[EVIL]).await.status, 200);
+
+        let own = server.base.clone();
+        for (name, origin) in [("viaown", own.as_str()), ("viareact", "http://localhost:3000"), ("viavite", "http://localhost:5173")] {
+            let body = json!({"username": name, "password": "password1"}).to_string();
+            let reply = client.send(Method::POST, "/api/signup", Some(body), &[("Origin", origin)]).await;
+            assert_eq!(reply.status, 201, "{origin}: {reply:?}");
+        }
+        let without = client.post("/api/signup", json!({"username": "noorigin", "password": "password1"})).await;
+        assert_eq!(without.status, 201, "clients that send no Origin (curl, servers) are not browsers");
+    }
+}
