@@ -29,6 +29,8 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// 415: a body that is not JSON.
     UnsupportedMediaType,
+    /// 429: over a rate limit.
+    RateLimited,
     /// 500: a bug; details only in the log.
     Internal,
     /// 502: the bot did not reply.
@@ -49,6 +51,7 @@ impl ErrorKind {
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BotUnavailable => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -67,6 +70,7 @@ impl ErrorKind {
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::BotUnavailable => "bot_unavailable",
             Self::Unavailable => "unavailable",
@@ -86,6 +90,7 @@ impl ErrorKind {
             Self::UnsupportedMediaType => {
                 "Send the body as JSON, with Content-Type: application/json."
             }
+            Self::RateLimited => "Too many requests: try again shortly.",
             Self::Internal => "Internal server error.",
             Self::BotUnavailable => "The bot is unavailable, try again shortly.",
             Self::Unavailable => "The service is temporarily unavailable, try again shortly.",
@@ -102,6 +107,7 @@ impl ErrorKind {
             StatusCode::CONFLICT => Self::Conflict,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited,
             StatusCode::BAD_GATEWAY => Self::BotUnavailable,
             StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
             s if s.is_client_error() => Self::BadRequest,

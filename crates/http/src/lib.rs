@@ -26,11 +26,13 @@ mod csrf;
 mod dto;
 mod error;
 mod json;
+mod rate_limit;
 mod respond;
 mod routes;
 mod session;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};
+pub use rate_limit::{Limit, RateLimitConfig, RateLimiters};
 pub use session::{CurrentUser, DatabaseSessionStore};
 
 /// The adapters the API runs on, named once so handlers need one type parameter.
@@ -84,6 +86,10 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// The rate limiters; build them once, so every worker shares them.
+    pub rate_limiters: RateLimiters,
+    /// Whether the rate limits apply.
+    pub rate_limits_enabled: bool,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -95,7 +101,8 @@ impl std::fmt::Debug for HttpConfig {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
-            .finish()
+            .field("rate_limits_enabled", &self.rate_limits_enabled)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,8 +134,18 @@ pub fn app<A: Adapters>(
         .wrap(middleware::from_fn(csrf::refuse_foreign_writes))
         .wrap(cors(&config.allowed_origins))
         .wrap(middleware::from_fn(respond::json_errors))
-        .service(web::scope("/api").configure(routes::configure::<A>))
+        .wrap(security_headers())
+        .service(web::scope("/api").configure(|api| routes::configure::<A>(api, config)))
         .default_service(web::to(respond::not_found))
+}
+
+/// Headers that keep browsers from sniffing, framing, leaking or caching responses.
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::CACHE_CONTROL, "no-store"))
 }
 
 fn session_middleware<R: SessionRepository + Clone + 'static>(

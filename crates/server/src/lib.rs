@@ -13,7 +13,7 @@ use chatbot_bot::SimulatedBot;
 use chatbot_domain::Timestamp;
 use chatbot_domain::ports::SessionRepository;
 use chatbot_hashing::{BcryptHasher, InvalidCost};
-use chatbot_http::{Adapters, AppState, HttpConfig};
+use chatbot_http::{Adapters, AppState, HttpConfig, Limit, RateLimitConfig, RateLimiters};
 use chatbot_persistence::{
     ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
 };
@@ -48,6 +48,9 @@ pub enum StartError {
     /// `auth.bcrypt_cost` is unusable.
     #[error("invalid auth.bcrypt_cost: {0}")]
     BcryptCost(#[from] InvalidCost),
+    /// A rate limit is zero.
+    #[error("invalid rate_limit settings: every limit must be at least 1")]
+    RateLimit,
     /// The session secret is missing or too short.
     #[error("{0}")]
     Secret(String),
@@ -142,6 +145,19 @@ impl Application {
             SimulatedBot,
             settings.limits.max_message_chars,
         ));
+        let limits = &settings.rate_limit;
+        let rate_limiters = RateLimiters::new(&RateLimitConfig {
+            auth: Limit {
+                per_minute: limits.auth_per_minute,
+                burst: limits.auth_burst,
+            },
+            messages: Limit {
+                per_minute: limits.messages_per_minute,
+                burst: limits.messages_burst,
+            },
+            trusted_proxies: limits.trusted_proxies.clone(),
+        })
+        .ok_or(StartError::RateLimit)?;
         let http = HttpConfig {
             cookie_key,
             cookie_name: settings.session.cookie_name.clone(),
@@ -149,6 +165,8 @@ impl Application {
             session_idle_timeout: settings.session_idle_timeout(),
             allowed_origins: settings.cors.allowed_origins.clone(),
             max_body_bytes: settings.limits.max_body_bytes,
+            rate_limiters,
+            rate_limits_enabled: limits.enabled,
         };
         Ok(Self {
             state,
@@ -191,14 +209,19 @@ impl Application {
     }
 
     /// Serves the API on `listener` until SIGINT or SIGTERM, then finishes the
-    /// requests in flight; deletes expired sessions in the background meanwhile.
+    /// requests in flight; meanwhile deletes expired sessions and forgets idle
+    /// clients' rate-limit state in the background.
     /// Must run inside an actix system.
     ///
     /// # Errors
     /// When the listener cannot be used.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<Server> {
         let purge_every = Duration::from_secs(self.settings.session.purge_interval_seconds);
-        actix_web::rt::spawn(purge_expired_sessions(self.database.clone(), purge_every));
+        actix_web::rt::spawn(purge_expired_sessions(
+            self.database.clone(),
+            self.http.rate_limiters.clone(),
+            purge_every,
+        ));
         let workers = self.settings.server.workers;
         let mut server = HttpServer::new(move || self.app()).listen(listener)?;
         if let Some(workers) = workers {
@@ -208,10 +231,11 @@ impl Application {
     }
 }
 
-async fn purge_expired_sessions(database: Database, every: Duration) {
+async fn purge_expired_sessions(database: Database, limiters: RateLimiters, every: Duration) {
     let mut ticks = actix_web::rt::time::interval(every);
     loop {
         ticks.tick().await;
+        limiters.forget_idle();
         match database.purge_expired_sessions(Timestamp::now()).await {
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "deleted expired sessions"),

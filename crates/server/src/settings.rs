@@ -51,6 +51,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     /// Password hashing.
     pub auth: AuthSettings,
+    /// Rate limits.
+    pub rate_limit: RateLimitSettings,
     /// Size limits of requests.
     pub limits: LimitSettings,
     /// Logging.
@@ -129,6 +131,23 @@ pub struct CorsSettings {
 pub struct AuthSettings {
     /// `auth.bcrypt_cost`: 4 to 31; each step doubles the work.
     pub bcrypt_cost: u32,
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// `rate_limit.enabled`: whether the limits apply.
+    pub enabled: bool,
+    /// `rate_limit.auth_per_minute`: logins and signups per client address.
+    pub auth_per_minute: u32,
+    /// `rate_limit.auth_burst`: how many of those may come at once.
+    pub auth_burst: u32,
+    /// `rate_limit.messages_per_minute`: messages per user.
+    pub messages_per_minute: u32,
+    /// `rate_limit.messages_burst`: how many of those may come at once.
+    pub messages_burst: u32,
+    /// `rate_limit.trusted_proxies`: proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `[limits]`
@@ -266,6 +285,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("cors.allowed_origins")
+                .with_list_parse_key("rate_limit.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(environment)),
         );

@@ -3,41 +3,54 @@
 mod auth;
 mod conversations;
 
+use actix_governor::Governor;
+use actix_web::middleware::Condition;
 use actix_web::web;
 
-use crate::Adapters;
 use crate::respond::method_not_allowed;
+use crate::{Adapters, HttpConfig};
 
 /// Registers every route of the API; a known path with an unknown method is a 405.
-pub(crate) fn configure<A: Adapters>(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            resource("/test")
-                .route(web::get().to(auth::test))
-                .route(web::head().to(auth::test)),
-        )
-        .service(resource("/signup").route(web::post().to(auth::sign_up::<A>)))
-        .service(resource("/login").route(web::post().to(auth::log_in::<A>)))
-        .service(
-            resource("/logout")
-                .route(web::get().to(auth::log_out))
-                .route(web::post().to(auth::log_out)),
-        )
-        .service(
-            resource("/conversations")
-                .route(web::get().to(conversations::list::<A>))
-                .route(web::head().to(conversations::list::<A>))
-                .route(web::post().to(conversations::create::<A>)),
-        )
-        .service(
-            resource("/conversations/{id}")
-                .route(web::put().to(conversations::rename::<A>))
-                .route(web::delete().to(conversations::delete::<A>)),
-        )
-        .service(
-            resource("/conversations/{id}/messages")
-                .route(web::post().to(conversations::send_message::<A>)),
-        );
+pub(crate) fn configure<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig) {
+    let limited = config.rate_limits_enabled;
+    let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
+    let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
+    api.service(
+        resource("/test")
+            .route(web::get().to(auth::test))
+            .route(web::head().to(auth::test)),
+    )
+    .service(
+        resource("/signup")
+            .wrap(per_address())
+            .route(web::post().to(auth::sign_up::<A>)),
+    )
+    .service(
+        resource("/login")
+            .wrap(per_address())
+            .route(web::post().to(auth::log_in::<A>)),
+    )
+    .service(
+        resource("/logout")
+            .route(web::get().to(auth::log_out))
+            .route(web::post().to(auth::log_out)),
+    )
+    .service(
+        resource("/conversations")
+            .route(web::get().to(conversations::list::<A>))
+            .route(web::head().to(conversations::list::<A>))
+            .route(web::post().to(conversations::create::<A>)),
+    )
+    .service(
+        resource("/conversations/{id}")
+            .route(web::put().to(conversations::rename::<A>))
+            .route(web::delete().to(conversations::delete::<A>)),
+    )
+    .service(
+        resource("/conversations/{id}/messages")
+            .wrap(per_user)
+            .route(web::post().to(conversations::send_message::<A>)),
+    );
 }
 
 fn resource(path: &str) -> actix_web::Resource {

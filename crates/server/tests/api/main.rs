@@ -7,5 +7,6 @@ mod conversations;
 mod cors;
 mod csrf;
 mod errors;
+mod security;
 mod sessions;
 mod support;
