@@ -1,0 +1,89 @@
+//! Secrets never reach the logs: a whole signup / login / logout cycle, logged at
+//! TRACE level (the service's own events and, through `log`, its libraries'), holds
+//! neither the password, nor its hash, nor the session cookie.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "api/support.rs"]
+#[allow(dead_code, unused_macros, unused_imports)]
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use chatbot_persistence::testing::TestDb;
+use serde_json::json;
+use support::{SECRET, Server, settings};
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self {
+        self.clone()
+    }
+}
+
+#[actix_web::test]
+async fn a_login_cycle_logs_no_secret() {
+    let captured = Captured::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .init();
+
+    let password = "correct horse battery staple";
+    let db = TestDb::sqlite();
+    let server = Server::start(settings(&db, &[("CHATBOT__LOG__LEVEL", "trace")])).await;
+    let mut alice = server.client();
+    let credentials = json!({"username": "alice", "password": password});
+    assert_eq!(
+        alice.post("/api/signup", credentials.clone()).await.status,
+        201
+    );
+    assert_eq!(alice.post("/api/login", credentials).await.status, 200);
+    let cookie = alice.cookie.clone().unwrap();
+    let id = alice.create_conversation("chat").await;
+    let sent = alice
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(sent.status, 201);
+    let wrong = json!({"username": "alice", "password": "wrong horse battery staple"});
+    assert_eq!(server.client().post("/api/login", wrong).await.status, 401);
+    assert_eq!(alice.get("/api/logout").await.status, 200);
+    server.stop().await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    if std::env::var_os("SHOW_LOGS").is_some() {
+        let _ = writeln!(std::io::stderr(), "{logs}");
+    }
+    assert!(logs.lines().count() > 5, "the capture works: {logs}");
+    let cookie_value = cookie.split_once('=').unwrap().1;
+    for (secret, what) in [
+        (password, "the password"),
+        ("wrong horse battery staple", "a wrong password"),
+        ("$2b$", "a bcrypt hash"),
+        (cookie_value, "the session cookie"),
+        (SECRET, "the cookie-signing secret"),
+    ] {
+        assert!(!logs.contains(secret), "{what} is in the logs:\n{logs}");
+    }
+}
