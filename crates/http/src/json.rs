@@ -118,3 +118,79 @@ fn without_position(error: &serde_json::Error) -> String {
         None => message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+    use crate::dto::{CredentialsBody, MessageBody, NewConversationBody, RenameBody};
+
+    /// Any JSON, with objects that often use the API's own field names.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            let key = prop_oneof![
+                Just("username".to_owned()),
+                Just("password".to_owned()),
+                Just("name".to_owned()),
+                Just("text".to_owned()),
+                any::<String>(),
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::vec((key, inner), 0..6)
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    /// Decoding `body` into every request type gives a value or a 400, never a panic.
+    fn decodes_or_refuses(body: &[u8]) -> Result<(), TestCaseError> {
+        let outcomes = [
+            decode::<CredentialsBody>(body).map(drop),
+            decode::<NewConversationBody>(body).map(drop),
+            decode::<RenameBody>(body).map(drop),
+            decode::<MessageBody>(body).map(drop),
+        ];
+        for outcome in outcomes {
+            if let Err(error) = outcome {
+                prop_assert_eq!(error.kind(), ErrorKind::BadRequest);
+                prop_assert!(!error.to_string().is_empty());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            decodes_or_refuses(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_json(value in json()) {
+            decodes_or_refuses(value.to_string().as_bytes())?;
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let missing = decode::<CredentialsBody>(br#"{"username": "a"}"#).unwrap_err();
+        assert_eq!(missing.to_string(), "Field `password` is required.");
+        let mistyped = decode::<MessageBody>(br#"{"text": 5}"#).unwrap_err();
+        assert!(
+            mistyped.to_string().starts_with("Field `text` is invalid"),
+            "{mistyped}"
+        );
+        let array = decode::<CredentialsBody>(br#"["alice", "password1"]"#).unwrap_err();
+        assert_eq!(array.to_string(), "The request body must be a JSON object.");
+    }
+}
