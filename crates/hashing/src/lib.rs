@@ -1,28 +1,41 @@
 //! The domain's [`PasswordHasher`] port on bcrypt.
 //!
-//! A bcrypt hash at cost 12 takes a third of a second of CPU. [`BcryptHasher`] runs
-//! each one on tokio's blocking thread pool, never on an async worker, and lets at
-//! most a bounded number run at once (by default one per core): a flood of logins
-//! queues for the CPU instead of starving every other request.
+//! A bcrypt hash at cost 12 takes a fifth to a third of a second of CPU. So
+//! [`BcryptHasher`] never hashes on an async worker: it has threads of its own (by
+//! default one per core), which bounds how many hashes run at once, and a login flood
+//! queues behind them. Those threads run at the operating system's idle priority
+//! (`SCHED_IDLE` on Linux): the scheduler gives the CPU to request handling first, and
+//! hashing takes every cycle left over, so logins still go as fast as the machine
+//! allows while the rest of the API keeps its latency.
 
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chatbot_domain::ports::PasswordHasher;
 use chatbot_domain::{HashError, Password, PasswordAttempt, PasswordHash};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// Hashes and verifies passwords with bcrypt at a fixed cost.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies passwords with bcrypt at a fixed cost, on its own threads.
+/// Clones share the threads; they stop when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct BcryptHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    jobs: Sender<Job>,
 }
 
-/// A bcrypt cost outside what bcrypt accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("bcrypt cost must be between {min} and {max}, not {0}", min = BcryptHasher::MIN_COST, max = BcryptHasher::MAX_COST)]
-pub struct InvalidCost(pub u32);
+/// The hasher cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A cost outside what bcrypt accepts.
+    #[error("bcrypt cost must be between {min} and {max}, not {0}", min = BcryptHasher::MIN_COST, max = BcryptHasher::MAX_COST)]
+    InvalidCost(u32),
+    /// A hashing thread could not be started.
+    #[error("cannot start a password hashing thread: {0}")]
+    Spawn(#[from] std::io::Error),
+}
 
 impl BcryptHasher {
     /// The cheapest cost bcrypt accepts; for tests only.
@@ -32,40 +45,88 @@ impl BcryptHasher {
     /// The production default.
     pub const DEFAULT_COST: u32 = 12;
 
-    /// A hasher at `cost` running at most `concurrency` hashes at once (at least one).
+    /// A hasher at `cost` hashing on `threads` threads (at least one).
     ///
     /// # Errors
-    /// [`InvalidCost`] when `cost` is outside bcrypt's range.
-    pub fn new(cost: u32, concurrency: usize) -> Result<Self, InvalidCost> {
+    /// [`BuildError`] when `cost` is outside bcrypt's range or a thread cannot start.
+    pub fn new(cost: u32, threads: usize) -> Result<Self, BuildError> {
         if !(Self::MIN_COST..=Self::MAX_COST).contains(&cost) {
-            return Err(InvalidCost(cost));
+            return Err(BuildError::InvalidCost(cost));
         }
-        Ok(Self {
-            cost,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-        })
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("bcrypt-{index}"))
+                .spawn(move || work(&queue))?;
+        }
+        Ok(Self { cost, jobs })
     }
 
-    /// A hasher at `cost` running at most one hash per core at once.
+    /// A hasher at `cost` with one hashing thread per core.
     ///
     /// # Errors
-    /// [`InvalidCost`] when `cost` is outside bcrypt's range.
-    pub fn with_core_count(cost: u32) -> Result<Self, InvalidCost> {
+    /// [`BuildError`] when `cost` is outside bcrypt's range or a thread cannot start.
+    pub fn with_core_count(cost: u32) -> Result<Self, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self::new(cost, cores)
     }
 
-    /// Runs `work` on the blocking pool once a permit is free.
-    async fn bounded<T, F>(&self, work: F) -> Result<T, HashError>
+    /// Runs `task` on a hashing thread, once one is free.
+    async fn run<T, F>(&self, task: F) -> Result<T, HashError>
     where
         F: FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(HashError::new)?;
-        tokio::task::spawn_blocking(work)
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                // The caller may have gone (a client that hung up): nobody to tell.
+                let _ = reply.send(task());
+            }))
+            .map_err(|_| HashError::new("the password hashing threads have stopped"))?;
+        outcome
             .await
             .map_err(HashError::new)?
             .map_err(HashError::new)
+    }
+}
+
+/// A hashing thread: lowers its priority, then runs jobs until the hasher is gone.
+fn work(queue: &Mutex<Receiver<Job>>) {
+    yield_to_requests();
+    loop {
+        let next = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        match next {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Puts this thread at idle priority, so request handling always comes first.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    let lowered = {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+    };
+    #[cfg(not(target_os = "linux"))]
+    let lowered =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
+    if let Err(error) = lowered {
+        tracing::warn!(?error, "password hashing runs at normal priority");
     }
 }
 
@@ -75,7 +136,7 @@ impl PasswordHasher for BcryptHasher {
         let password = password.expose().to_owned();
         let cost = self.cost;
         // `Password` is at most 72 bytes; the non-truncating call makes sure of it.
-        self.bounded(move || bcrypt::non_truncating_hash(password, cost))
+        self.run(move || bcrypt::non_truncating_hash(password, cost))
             .await
             .map(PasswordHash::new)
     }
@@ -89,7 +150,7 @@ impl PasswordHasher for BcryptHasher {
         let hash = hash.as_str().to_owned();
         // Truncating on purpose: the domain never checks an over-long attempt against
         // a real hash, only against its decoy, and that check must cost the same.
-        self.bounded(move || bcrypt::verify(attempt, &hash)).await
+        self.run(move || bcrypt::verify(attempt, &hash)).await
     }
 }
 
@@ -132,9 +193,30 @@ mod tests {
         assert!(result.is_err());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_hashes_at_once_queue_and_all_complete() {
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 2).unwrap();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move {
+                    let password = Password::parse(&format!("password {i}")).unwrap();
+                    let hash = hasher.hash(&password).await.unwrap();
+                    hasher.verify(&password.into(), &hash).await.unwrap()
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
+    }
+
     #[test]
     fn refuses_costs_bcrypt_does_not_accept() {
-        assert_eq!(BcryptHasher::new(3, 1).unwrap_err(), InvalidCost(3));
+        assert!(matches!(
+            BcryptHasher::new(3, 1),
+            Err(BuildError::InvalidCost(3))
+        ));
         assert!(BcryptHasher::new(32, 1).is_err());
         assert!(BcryptHasher::with_core_count(BcryptHasher::DEFAULT_COST).is_ok());
     }

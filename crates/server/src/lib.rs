@@ -12,7 +12,7 @@ use actix_web::{HttpServer, web};
 use chatbot_bot::SimulatedBot;
 use chatbot_domain::Timestamp;
 use chatbot_domain::ports::SessionRepository;
-use chatbot_hashing::{BcryptHasher, InvalidCost};
+use chatbot_hashing::{BcryptHasher, BuildError};
 use chatbot_http::{Adapters, AppState, HttpConfig, Limit, RateLimitConfig, RateLimiters};
 use chatbot_persistence::{
     ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
@@ -45,9 +45,9 @@ pub enum StartError {
     /// A migration failed.
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    /// `auth.bcrypt_cost` is unusable.
+    /// The password hasher cannot be built (`auth.bcrypt_cost` is unusable).
     #[error("invalid auth.bcrypt_cost: {0}")]
-    BcryptCost(#[from] InvalidCost),
+    Hasher(#[from] BuildError),
     /// A rate limit is zero.
     #[error("invalid rate_limit settings: every limit must be at least 1")]
     RateLimit,
