@@ -71,6 +71,7 @@ mod conversation;
 mod error;
 mod id;
 mod message;
+mod page;
 pub mod ports;
 mod redact;
 pub mod services;
@@ -83,6 +84,7 @@ pub use conversation::{Conversation, ConversationName, ConversationWithMessages,
 pub use error::{BotError, BoxError, Error, HashError, StorageError};
 pub use id::{ConversationId, MessageId, UserId};
 pub use message::{Exchange, Message, MessageText, NewMessage, Sender, UnknownSender};
+pub use page::{ConversationCursor, MessageCursor, Page, PageRequest, PageSize, Window};
 pub use session::{SessionKey, SessionRecord};
 pub use time::{SystemClock, Timestamp};
 pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};

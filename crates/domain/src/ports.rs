@@ -14,10 +14,10 @@
 use async_trait::async_trait;
 
 use crate::{
-    BotError, Conversation, ConversationId, ConversationName, ConversationWithMessages,
-    Credentials, HashError, Message, NewConversation, NewMessage, NewUser, Password,
-    PasswordAttempt, PasswordHash, SessionKey, SessionRecord, StorageError, Timestamp, User,
-    UserId, Username,
+    BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    ConversationWithMessages, Credentials, HashError, Message, MessageCursor, NewConversation,
+    NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, SessionKey, SessionRecord,
+    StorageError, Timestamp, User, UserId, Username, Window,
 };
 
 /// Stores users.
@@ -46,11 +46,20 @@ pub trait ConversationRepository: Send + Sync {
         conversation: NewConversation,
     ) -> Result<Conversation, StorageError>;
 
-    /// Every conversation of `owner` with all its messages, in one consistent read:
-    /// the most recently active conversation first, messages oldest first.
+    /// The conversations of `owner` in `window` of the list ordered most recently
+    /// active first (ties: highest id first), from just after `window.before`.
+    async fn list_conversations(
+        &self,
+        owner: UserId,
+        window: Window<ConversationCursor>,
+    ) -> Result<Vec<Conversation>, StorageError>;
+
+    /// As [`list_conversations`](Self::list_conversations), each conversation with all
+    /// its messages in the order they were stored, in one consistent read.
     async fn list_conversations_with_messages(
         &self,
         owner: UserId,
+        window: Window<ConversationCursor>,
     ) -> Result<Vec<ConversationWithMessages>, StorageError>;
 
     /// Renames `owner`'s conversation `id` and marks it active at `at`; `None` when
@@ -85,6 +94,17 @@ pub trait MessageRepository: Send + Sync {
         conversation: ConversationId,
         message: NewMessage,
     ) -> Result<Option<Message>, StorageError>;
+
+    /// The last `window.limit` messages of `owner`'s conversation `conversation`
+    /// stored before the message `window.before` (all of them when there is no
+    /// limit, the latest when there is no cursor), oldest first; `None` when `owner`
+    /// has no such conversation.
+    async fn list_messages(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        window: Window<MessageCursor>,
+    ) -> Result<Option<Vec<Message>>, StorageError>;
 }
 
 /// Stores server-side sessions.

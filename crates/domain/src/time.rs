@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
 use crate::ports::Clock;
 
@@ -68,7 +68,30 @@ impl From<DateTime<Utc>> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+        // Every listed message shows a timestamp, and chrono's general formatter was
+        // a seventh of the time spent listing conversations: write the one fixed
+        // layout directly.
+        let year = self.0.year();
+        if !(0..=9999).contains(&year) {
+            return f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let fields = [
+            (0, 4, year.unsigned_abs()),
+            (5, 2, self.0.month()),
+            (8, 2, self.0.day()),
+            (11, 2, self.0.hour()),
+            (14, 2, self.0.minute()),
+            (17, 2, self.0.second()),
+            (20, 3, self.0.timestamp_subsec_millis()),
+        ];
+        for (start, width, mut value) in fields {
+            for digit in text[start..start + width].iter_mut().rev() {
+                *digit = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -109,6 +132,20 @@ mod tests {
     fn whole_seconds_still_show_milliseconds() {
         let t = Timestamp::from_datetime(at("2026-11-25T06:07:14+02:00"));
         assert_eq!(t.to_string(), "2026-11-25T04:07:14.000Z");
+    }
+
+    #[test]
+    fn displays_every_field_zero_padded() {
+        let t = Timestamp::from_datetime(at("0042-01-02T03:04:05.006Z"));
+        assert_eq!(t.to_string(), "0042-01-02T03:04:05.006Z");
+        let epoch = Timestamp::from_unix_millis(0).unwrap();
+        assert_eq!(epoch.to_string(), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn years_beyond_four_digits_still_display() {
+        let t = Timestamp::from_unix_millis(-62_198_755_200_000).unwrap();
+        assert_eq!(t.to_string(), "-0001-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -13,16 +13,22 @@ pub enum Field {
     Name,
     /// A message's text.
     Text,
+    /// The size of a page.
+    Limit,
+    /// Where a page starts.
+    Before,
 }
 
 impl Field {
-    /// The field's name as clients send it in JSON.
+    /// The field's name as clients send it, in JSON or in a query string.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Username => "username",
             Self::Password => "password",
             Self::Name => "name",
             Self::Text => "text",
+            Self::Limit => "limit",
+            Self::Before => "before",
         }
     }
 }
@@ -63,6 +69,18 @@ pub enum Rule {
         /// The forbidden characters, in words.
         what: &'static str,
     },
+    /// Not a whole number in the allowed range.
+    OutOfRange {
+        /// Smallest number allowed.
+        min: u64,
+        /// Largest number allowed.
+        max: u64,
+    },
+    /// Not the kind of value the field takes.
+    Malformed {
+        /// What the field takes, in words.
+        expected: &'static str,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -74,6 +92,10 @@ impl fmt::Display for Rule {
             Self::TooManyBytes { max } => write!(f, "must be at most {max} bytes long"),
             Self::OnlyAllowed { allowed } => write!(f, "may only contain {allowed}"),
             Self::Forbidden { what } => write!(f, "must not contain {what}"),
+            Self::OutOfRange { min, max } => {
+                write!(f, "must be a whole number from {min} to {max}")
+            }
+            Self::Malformed { expected } => write!(f, "must be {expected}"),
         }
     }
 }

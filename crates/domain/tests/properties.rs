@@ -1,7 +1,9 @@
 //! Arbitrary input to the validated types yields a value that keeps the rules, or a
-//! validation error naming the field; never a panic.
+//! validation error naming the field; never a panic. Timestamps display as chrono
+//! formats them.
 
-use chatbot_domain::{ConversationName, Field, MessageText, Password, Username};
+use chatbot_domain::{ConversationName, Field, MessageText, Password, Timestamp, Username};
+use chrono::SecondsFormat;
 use proptest::prelude::*;
 
 /// Strings mixing the characters validation cares about.
@@ -64,5 +66,12 @@ proptest! {
             }
             Err(error) => prop_assert_eq!(error.field, Field::Text),
         }
+    }
+
+    #[test]
+    fn timestamps_display_as_rfc3339(millis in -62_167_219_200_000i64..=253_402_300_799_999) {
+        let timestamp = Timestamp::from_unix_millis(millis).unwrap();
+        let expected = timestamp.as_datetime().to_rfc3339_opts(SecondsFormat::Millis, true);
+        prop_assert_eq!(timestamp.to_string(), expected);
     }
 }

@@ -1,6 +1,9 @@
 //! The JSON shapes of requests and responses: the seed API's, field for field.
 
-use chatbot_domain::{Conversation, ConversationWithMessages, Message, Timestamp, User};
+use chatbot_domain::{
+    Conversation, ConversationCursor, ConversationWithMessages, Message, MessageCursor, Page,
+    Timestamp, User,
+};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// `POST /api/signup` and `POST /api/login`.
@@ -27,6 +30,23 @@ pub(crate) struct RenameBody {
 #[derive(Debug, Deserialize)]
 pub(crate) struct MessageBody {
     pub(crate) text: String,
+}
+
+/// The query of `GET /api/conversations`: any of these asks for a page instead of the
+/// seed's whole list. Values stay text here, so that the domain's parsers can say
+/// precisely what is wrong with one.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConversationPageQuery {
+    pub(crate) limit: Option<String>,
+    pub(crate) before: Option<String>,
+    pub(crate) include: Option<String>,
+}
+
+/// The query of `GET /api/conversations/{id}/messages`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MessagePageQuery {
+    pub(crate) limit: Option<String>,
+    pub(crate) before: Option<String>,
 }
 
 /// `{"message": "..."}`, the seed's acknowledgement.
@@ -114,6 +134,53 @@ impl<'a> From<&'a ConversationWithMessages> for ConversationWithMessagesOut<'a> 
             conversation: (&listed.conversation).into(),
             messages: listed.messages.iter().map(MessageOut::from).collect(),
         }
+    }
+}
+
+/// A page of conversations: `{"conversations": [...], "next": "<cursor>" | null}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConversationPageOut<T> {
+    conversations: Vec<T>,
+    #[serde(serialize_with = "display_or_null")]
+    next: Option<ConversationCursor>,
+}
+
+impl<'a, T> ConversationPageOut<T> {
+    /// The page's items as `T`s, made from references to the domain's items.
+    pub(crate) fn new<I>(page: &'a Page<I, ConversationCursor>) -> Self
+    where
+        T: From<&'a I>,
+    {
+        Self {
+            conversations: page.items.iter().map(T::from).collect(),
+            next: page.next,
+        }
+    }
+}
+
+/// A page of messages: `{"messages": [...], "next": <message id> | null}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct MessagePageOut<'a> {
+    messages: Vec<MessageOut<'a>>,
+    next: Option<i64>,
+}
+
+impl<'a> From<&'a Page<Message, MessageCursor>> for MessagePageOut<'a> {
+    fn from(page: &'a Page<Message, MessageCursor>) -> Self {
+        Self {
+            messages: page.items.iter().map(MessageOut::from).collect(),
+            next: page.next.map(|cursor| cursor.0.get()),
+        }
+    }
+}
+
+fn display_or_null<S: Serializer>(
+    value: &Option<ConversationCursor>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(cursor) => serializer.collect_str(cursor),
+        None => serializer.serialize_none(),
     }
 }
 

@@ -90,7 +90,7 @@ pub(crate) struct NewConversationRow {
 #[diesel(table_name = messages)]
 pub(crate) struct MessageRow {
     id: i64,
-    conversation_id: i64,
+    pub(crate) conversation_id: i64,
     sender: String,
     text: String,
     created_at: NaiveDateTime,

@@ -6,13 +6,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Database, DatabaseUrl, PoolOptions};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+
+/// How many SQL statements the connections of this process have started since the
+/// first call of this function. The count is process-wide, so a test that compares
+/// counts belongs in a test binary of its own.
+pub fn statements_started() -> usize {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        diesel::connection::set_default_instrumentation(|| Some(Box::new(CountStatements)))
+            .expect("no other instrumentation is installed");
+    });
+    STATEMENTS.load(Ordering::SeqCst)
+}
+
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+struct CountStatements;
+
+impl diesel::connection::Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            STATEMENTS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
 
 /// The variable naming the PostgreSQL server the tests create their schemas on.
 pub const POSTGRES_VARIABLE: &str = "TEST_DATABASE_URL";

@@ -1,29 +1,15 @@
 //! Listing conversations with their messages costs the same number of queries for one
-//! conversation as for thirty. Its own test binary: the query counter is process-wide.
+//! conversation as for fifty, whole or by the page. Its own test binary: the query
+//! counter is process-wide.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepository};
 use chatbot_domain::{
-    ConversationName, NewConversation, NewMessage, NewUser, PasswordHash, Sender, Timestamp,
-    UserId, Username,
+    ConversationCursor, ConversationName, NewConversation, NewMessage, NewUser, PasswordHash,
+    Sender, Timestamp, UserId, Username, Window,
 };
-use chatbot_persistence::testing::TestDb;
-use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
-
-static QUERIES: AtomicUsize = AtomicUsize::new(0);
-
-struct CountQueries;
-
-impl Instrumentation for CountQueries {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { .. } = event {
-            QUERIES.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
+use chatbot_persistence::testing::{TestDb, statements_started};
 
 async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) -> UserId {
     let now = Timestamp::now();
@@ -59,25 +45,44 @@ async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) 
     owner
 }
 
-async fn queries_to_list(db: &TestDb, owner: UserId, expected: usize) -> usize {
-    let before = QUERIES.load(Ordering::SeqCst);
-    let listed = db.db.list_conversations_with_messages(owner).await.unwrap();
+async fn queries_to_list(
+    db: &TestDb,
+    owner: UserId,
+    window: Window<ConversationCursor>,
+    expected: usize,
+) -> usize {
+    let before = statements_started();
+    let listed = db
+        .db
+        .list_conversations_with_messages(owner, window)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), expected);
-    QUERIES.load(Ordering::SeqCst) - before
+    assert!(listed.iter().all(|c| c.messages.len() == 2));
+    statements_started() - before
 }
 
 async fn check(db: TestDb) {
     let one = user_with_conversations(&db, "one", 1).await;
-    let thirty = user_with_conversations(&db, "thirty", 30).await;
-    let for_one = queries_to_list(&db, one, 1).await;
-    let for_thirty = queries_to_list(&db, thirty, 30).await;
+    let fifty = user_with_conversations(&db, "fifty", 50).await;
+    let for_one = queries_to_list(&db, one, Window::ALL, 1).await;
+    let for_fifty = queries_to_list(&db, fifty, Window::ALL, 50).await;
     assert!(for_one > 0, "the counter sees the queries");
-    assert_eq!(for_one, for_thirty, "queries for 1 vs 30 conversations");
+    assert_eq!(for_one, for_fifty, "queries for 1 vs 50 conversations");
+    let page = Window {
+        before: None,
+        limit: Some(40),
+    };
+    assert_eq!(
+        queries_to_list(&db, fifty, page, 40).await,
+        for_one,
+        "a page of 40"
+    );
 }
 
 #[test]
 fn listing_costs_a_constant_number_of_queries() {
-    set_default_instrumentation(|| Some(Box::new(CountQueries))).unwrap();
+    statements_started();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

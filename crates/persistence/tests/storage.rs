@@ -6,9 +6,9 @@ use chatbot_domain::ports::{
     ConversationRepository, MessageRepository, SessionRepository, UserRepository,
 };
 use chatbot_domain::{
-    Conversation, ConversationId, ConversationName, NewConversation, NewMessage, NewUser,
-    PasswordHash, Sender, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId,
-    Username,
+    Conversation, ConversationCursor, ConversationId, ConversationName, Message, MessageCursor,
+    MessageId, NewConversation, NewMessage, NewUser, PasswordHash, Sender, SessionKey,
+    SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 use chatbot_persistence::on_both_backends;
 use chatbot_persistence::testing::TestDb;
@@ -47,7 +47,7 @@ async fn say(
     sender: Sender,
     text: &str,
     millis: i64,
-) -> Option<chatbot_domain::Message> {
+) -> Option<Message> {
     db.db
         .append_message(
             owner.id,
@@ -60,6 +60,17 @@ async fn say(
         )
         .await
         .unwrap()
+}
+
+fn window<C>(before: Option<C>, limit: usize) -> Window<C> {
+    Window {
+        before,
+        limit: Some(limit),
+    }
+}
+
+fn ids_of(messages: &[Message]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
 }
 
 fn session(key: &str, user: Option<UserId>, expires_millis: i64) -> SessionRecord {
@@ -96,12 +107,12 @@ on_both_backends! {
         let chat = conversation(db, &alice, "Alice's", 0).await;
         let other_name = ConversationName::parse("Bob's now").unwrap();
 
-        assert!(db.db.list_conversations_with_messages(bob.id).await.unwrap().is_empty());
+        assert!(db.db.list_conversations_with_messages(bob.id, Window::ALL).await.unwrap().is_empty());
         assert_eq!(db.db.rename_conversation(bob.id, chat.id, other_name, at(1)).await.unwrap(), None);
         assert!(say(db, &bob, chat.id, Sender::User, "intrusion", 2).await.is_none());
         assert!(!db.db.delete_conversation(bob.id, chat.id).await.unwrap());
 
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].conversation, chat, "nothing of it changed");
         assert!(listed[0].messages.is_empty());
@@ -126,7 +137,7 @@ on_both_backends! {
         assert_eq!(renamed.name.as_str(), "New");
         assert_eq!(renamed.created_at, at(0));
         assert_eq!(renamed.updated_at, at(5_000));
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(listed[0].conversation, renamed);
     }
 
@@ -141,7 +152,7 @@ on_both_backends! {
         let reply = say(db, &alice, first.id, Sender::Bot, "hi there", 1_999).await.unwrap();
         let later = say(db, &alice, first.id, Sender::User, "bye", 2_000).await.unwrap();
 
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         let names: Vec<_> = listed.iter().map(|c| c.conversation.name.as_str()).collect();
         assert_eq!(names, ["first", "third", "second"]);
         assert_eq!(listed[0].conversation.updated_at, at(2_000));
@@ -155,7 +166,7 @@ on_both_backends! {
         let alice = user(db, "alice").await;
         let older = conversation(db, &alice, "older", 0).await;
         let newer = conversation(db, &alice, "newer", 0).await;
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         let ids: Vec<_> = listed.iter().map(|c| c.conversation.id).collect();
         assert_eq!(ids, [newer.id, older.id]);
     }
@@ -167,7 +178,7 @@ on_both_backends! {
             let message = say(db, &alice, chat.id, Sender::User, "t", millis).await.unwrap();
             assert_eq!((chat.created_at, message.created_at), (at(millis), at(millis)));
         }
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         for entry in &listed {
             assert_eq!(entry.conversation.created_at, entry.messages[0].created_at);
         }
@@ -181,7 +192,7 @@ on_both_backends! {
         let chat = conversation(db, &alice, name, 0).await;
         say(db, &alice, chat.id, Sender::User, text, 1).await.unwrap();
 
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(listed[0].conversation.name.as_str(), name);
         assert_eq!(listed[0].messages[0].text, text);
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
@@ -200,7 +211,7 @@ on_both_backends! {
             0
         );
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 1);
-        let listed = db.db.list_conversations_with_messages(alice.id).await.unwrap();
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].conversation.id, kept.id);
         assert!(!db.db.delete_conversation(alice.id, doomed.id).await.unwrap(), "gone for good");
@@ -286,5 +297,68 @@ on_both_backends! {
             writer.await.unwrap().unwrap();
         }
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 16 * 20);
+    }
+
+    async fn conversation_windows_walk_the_whole_list_in_order(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        conversation(db, &bob, "not alice's", 5).await;
+        // Three conversations active in the same millisecond, where only ids decide.
+        for (name, millis) in [("a", 0), ("b", 7), ("c", 7), ("d", 7), ("e", 3)] {
+            let chat = conversation(db, &alice, name, millis).await;
+            say(db, &alice, chat.id, Sender::User, &format!("in {name}"), millis).await.unwrap();
+        }
+        let all = db.db.list_conversations(alice.id, Window::ALL).await.unwrap();
+        let names: Vec<_> = all.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["d", "c", "b", "e", "a"]);
+
+        let mut walked = Vec::new();
+        let mut before = None;
+        loop {
+            let page = db.db.list_conversations(alice.id, window(before, 2)).await.unwrap();
+            let with_messages = db.db.list_conversations_with_messages(alice.id, window(before, 2)).await.unwrap();
+            assert_eq!(with_messages.iter().map(|c| &c.conversation).collect::<Vec<_>>(), page.iter().collect::<Vec<_>>());
+            for listed in &with_messages {
+                assert_eq!(listed.messages.len(), 1);
+                assert_eq!(listed.messages[0].text, format!("in {}", listed.conversation.name));
+            }
+            let Some(last) = page.last() else { break };
+            before = Some(ConversationCursor::after(last));
+            walked.extend(page);
+        }
+        assert_eq!(walked, all);
+    }
+
+    async fn message_windows_walk_back_from_the_latest(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let chat = conversation(db, &alice, "long", 0).await;
+        let mut said = Vec::new();
+        for i in 0..5 {
+            // Clocks may disagree: the order is the order of storage, not of time.
+            said.push(say(db, &alice, chat.id, Sender::User, &format!("m{i}"), 100 - i).await.unwrap().id);
+        }
+        let all = db.db.list_messages(alice.id, chat.id, Window::ALL).await.unwrap().unwrap();
+        assert_eq!(ids_of(&all), said);
+        let latest = db.db.list_messages(alice.id, chat.id, window(None, 2)).await.unwrap().unwrap();
+        assert_eq!(ids_of(&latest), said[3..]);
+        let earlier = window(Some(MessageCursor(said[3])), 2);
+        let earlier = db.db.list_messages(alice.id, chat.id, earlier).await.unwrap().unwrap();
+        assert_eq!(ids_of(&earlier), said[1..3]);
+        let first = window(Some(MessageCursor(said[1])), 2);
+        assert_eq!(ids_of(&db.db.list_messages(alice.id, chat.id, first).await.unwrap().unwrap()), said[..1]);
+        let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
+        assert_eq!(ids_of(&listed[0].messages), said, "the whole list agrees");
+    }
+
+    async fn message_windows_tell_empty_from_missing_and_foreign(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        let empty = conversation(db, &alice, "empty", 0).await;
+        let listed = db.db.list_messages(alice.id, empty.id, window(None, 10)).await.unwrap();
+        assert_eq!(listed, Some(vec![]));
+        say(db, &alice, empty.id, Sender::User, "private", 1).await.unwrap();
+        assert_eq!(db.db.list_messages(bob.id, empty.id, Window::ALL).await.unwrap(), None);
+        let missing = ConversationId::new(empty.id.get() + 1_000);
+        assert_eq!(db.db.list_messages(alice.id, missing, Window::ALL).await.unwrap(), None);
     }
 }

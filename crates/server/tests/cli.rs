@@ -145,16 +145,19 @@ fn migrate_round_trip(db: &TestDb) {
             .collect()
     };
 
-    assert_eq!(states(run(&["migrations"])), ["pending", "pending"]);
-    assert_eq!(run(&["migrate"]).lines().count(), 2);
-    assert_eq!(states(run(&["migrations"])), ["applied", "applied"]);
+    assert_eq!(states(run(&["migrations"])), ["pending"; 3]);
+    assert_eq!(run(&["migrate"]).lines().count(), 3);
+    assert_eq!(states(run(&["migrations"])), ["applied"; 3]);
     assert_eq!(run(&["migrate"]).trim(), "nothing applied");
     assert!(run(&["rollback"]).contains("reverted"));
-    assert_eq!(states(run(&["migrations"])), ["applied", "pending"]);
-    assert_eq!(run(&["rollback", "--all"]).lines().count(), 1);
-    assert_eq!(states(run(&["migrations"])), ["pending", "pending"]);
+    assert_eq!(
+        states(run(&["migrations"])),
+        ["applied", "applied", "pending"]
+    );
+    assert_eq!(run(&["rollback", "--all"]).lines().count(), 2);
+    assert_eq!(states(run(&["migrations"])), ["pending"; 3]);
     assert_eq!(run(&["rollback"]).trim(), "nothing reverted");
-    assert_eq!(run(&["migrate"]).lines().count(), 2);
+    assert_eq!(run(&["migrate"]).lines().count(), 3);
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 0);
 }
 

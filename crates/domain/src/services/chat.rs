@@ -1,7 +1,8 @@
 use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
 use crate::{
-    BotError, Conversation, ConversationId, ConversationName, ConversationWithMessages, Error,
-    Exchange, MessageText, NewConversation, NewMessage, Sender, UserId,
+    BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageText,
+    NewConversation, NewMessage, Page, PageRequest, Sender, UserId, Window,
 };
 
 /// Conversations and messages, each use case on behalf of one user who only ever sees
@@ -43,8 +44,70 @@ where
     ) -> Result<Vec<ConversationWithMessages>, Error> {
         Ok(self
             .conversations
-            .list_conversations_with_messages(owner)
+            .list_conversations_with_messages(owner, Window::ALL)
             .await?)
+    }
+
+    /// A page of `owner`'s conversations, the most recently active first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn conversation_page(
+        &self,
+        owner: UserId,
+        page: PageRequest<ConversationCursor>,
+    ) -> Result<Page<Conversation, ConversationCursor>, Error> {
+        let probe = Window::probing(page);
+        let conversations = self.conversations.list_conversations(owner, probe).await?;
+        Ok(Page::from_probe(
+            conversations,
+            page.size,
+            ConversationCursor::after,
+        ))
+    }
+
+    /// A page of `owner`'s conversations, the most recently active first, each with
+    /// all its messages.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn conversation_page_with_messages(
+        &self,
+        owner: UserId,
+        page: PageRequest<ConversationCursor>,
+    ) -> Result<Page<ConversationWithMessages, ConversationCursor>, Error> {
+        let probe = Window::probing(page);
+        let listed = self
+            .conversations
+            .list_conversations_with_messages(owner, probe)
+            .await?;
+        Ok(Page::from_probe(listed, page.size, |listed| {
+            ConversationCursor::after(&listed.conversation)
+        }))
+    }
+
+    /// A page of the messages of `owner`'s conversation `id`: the latest ones before
+    /// `page.before`, oldest first within the page, so that following `next` walks
+    /// back through the history.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`]; storage failures.
+    pub async fn message_page(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        page: PageRequest<MessageCursor>,
+    ) -> Result<Page<Message, MessageCursor>, Error> {
+        let mut messages = self
+            .messages
+            .list_messages(owner, id, Window::probing(page))
+            .await?
+            .ok_or(Error::ConversationNotFound)?;
+        // Newest first while probing, so the extra message is the oldest one.
+        messages.reverse();
+        let mut page = Page::from_probe(messages, page.size, |message| MessageCursor(message.id));
+        page.items.reverse();
+        Ok(page)
     }
 
     /// Starts an empty conversation for `owner`.
@@ -133,7 +196,7 @@ where
         id: ConversationId,
         sender: Sender,
         text: String,
-    ) -> Result<crate::Message, Error> {
+    ) -> Result<Message, Error> {
         let message = NewMessage {
             sender,
             text,
@@ -167,7 +230,7 @@ mod tests {
 
     use super::*;
     use crate::ports::{MockBot, MockClock, MockConversationRepository, MockMessageRepository};
-    use crate::{Message, MessageId, StorageError, Timestamp};
+    use crate::{MessageId, PageSize, StorageError, Timestamp};
 
     const OWNER: UserId = UserId::new(1);
     const CONVERSATION: ConversationId = ConversationId::new(10);
@@ -218,8 +281,8 @@ mod tests {
         let mut conversations = MockConversationRepository::new();
         conversations
             .expect_list_conversations_with_messages()
-            .with(eq(OWNER))
-            .returning(|_| {
+            .with(eq(OWNER), eq(Window::ALL))
+            .returning(|_, _| {
                 Ok(vec![ConversationWithMessages {
                     conversation: conversation("Hello"),
                     messages: vec![],
@@ -230,6 +293,123 @@ mod tests {
         let listed = service.conversations(OWNER).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].conversation.name.as_str(), "Hello");
+    }
+
+    fn numbered(id: i64) -> Conversation {
+        Conversation {
+            id: ConversationId::new(id),
+            ..conversation("Numbered")
+        }
+    }
+
+    fn two_at_a_time<C>(before: Option<C>) -> PageRequest<C> {
+        PageRequest {
+            size: PageSize::parse("2").unwrap(),
+            before,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conversation_page_reads_one_more_to_know_whether_another_follows() {
+        let cursor = ConversationCursor::after(&numbered(9));
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_list_conversations()
+            .with(
+                eq(OWNER),
+                eq(Window {
+                    before: Some(cursor),
+                    limit: Some(3),
+                }),
+            )
+            .returning(|_, _| Ok(vec![numbered(8), numbered(7), numbered(6)]));
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        let page = service
+            .conversation_page(OWNER, two_at_a_time(Some(cursor)))
+            .await
+            .unwrap();
+        let ids: Vec<i64> = page.items.iter().map(|c| c.id.get()).collect();
+        assert_eq!(ids, [8, 7]);
+        assert_eq!(page.next, Some(ConversationCursor::after(&numbered(7))));
+    }
+
+    #[tokio::test]
+    async fn the_last_conversation_page_has_no_next() {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_list_conversations_with_messages()
+            .with(
+                eq(OWNER),
+                eq(Window {
+                    before: None,
+                    limit: Some(3),
+                }),
+            )
+            .returning(|_, _| {
+                Ok(vec![ConversationWithMessages {
+                    conversation: numbered(1),
+                    messages: vec![],
+                }])
+            });
+        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+
+        let page = service
+            .conversation_page_with_messages(OWNER, two_at_a_time(None))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.next, None);
+    }
+
+    #[tokio::test]
+    async fn a_message_page_keeps_the_latest_messages_oldest_first() {
+        let before = MessageCursor(MessageId::new(40));
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_list_messages()
+            .with(
+                eq(OWNER),
+                eq(CONVERSATION),
+                eq(Window {
+                    before: Some(before),
+                    limit: Some(3),
+                }),
+            )
+            .returning(|_, _, _| {
+                let at = |id| {
+                    let new = NewMessage {
+                        sender: Sender::User,
+                        text: format!("message {id}"),
+                        created_at: now(),
+                    };
+                    stored(id, &new)
+                };
+                Ok(Some(vec![at(31), at(32), at(33)]))
+            });
+        let service = service(MockConversationRepository::new(), messages, MockBot::new());
+
+        let page = service
+            .message_page(OWNER, CONVERSATION, two_at_a_time(Some(before)))
+            .await
+            .unwrap();
+        let ids: Vec<i64> = page.items.iter().map(|m| m.id.get()).collect();
+        assert_eq!(ids, [32, 33]);
+        assert_eq!(page.next, Some(MessageCursor(MessageId::new(32))));
+    }
+
+    #[tokio::test]
+    async fn messages_of_a_foreign_conversation_are_not_found() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_list_messages()
+            .returning(|_, _, _| Ok(None));
+        let service = service(MockConversationRepository::new(), messages, MockBot::new());
+
+        let refused = service
+            .message_page(OWNER, CONVERSATION, PageRequest::default())
+            .await;
+        assert!(matches!(refused, Err(Error::ConversationNotFound)));
     }
 
     #[tokio::test]
@@ -403,7 +583,7 @@ mod tests {
         let mut conversations = MockConversationRepository::new();
         conversations
             .expect_list_conversations_with_messages()
-            .returning(|_| Err(StorageError::Unavailable("pool timed out".into())));
+            .returning(|_, _| Err(StorageError::Unavailable("pool timed out".into())));
         let service = service(conversations, MockMessageRepository::new(), MockBot::new());
 
         let error = service.conversations(OWNER).await.unwrap_err();

@@ -1,24 +1,97 @@
 //! Conversations and their messages, each on behalf of the logged-in user.
 
-use actix_web::{HttpResponse, web};
-use chatbot_domain::{ConversationId, ConversationName, MessageText};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chatbot_domain::{
+    ConversationCursor, ConversationId, ConversationName, MessageCursor, MessageText, PageRequest,
+    PageSize,
+};
+use serde::de::DeserializeOwned;
 
 use crate::dto::{
-    ConversationOut, ConversationWithMessagesOut, MessageBody, MessageOut, NewConversationBody,
-    RenameBody,
+    ConversationOut, ConversationPageOut, ConversationPageQuery, ConversationWithMessagesOut,
+    MessageBody, MessageOut, MessagePageOut, MessagePageQuery, NewConversationBody, RenameBody,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::json::Json;
 use crate::session::CurrentUser;
 use crate::{Adapters, AppState};
 
+/// The seed's whole list without a query; a page with `limit`, `before` or `include`.
 pub(super) async fn list<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let conversations = state.chat.conversations(user).await?;
-    let body: Vec<ConversationWithMessagesOut<'_>> = conversations.iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(body))
+    let query: ConversationPageQuery = parse_query(&request)?;
+    if query.limit.is_none() && query.before.is_none() && query.include.is_none() {
+        let conversations = state.chat.conversations(user).await?;
+        let body: Vec<ConversationWithMessagesOut<'_>> =
+            conversations.iter().map(Into::into).collect();
+        return Ok(HttpResponse::Ok().json(body));
+    }
+    let with_messages = match query.include.as_deref() {
+        None => false,
+        Some("messages") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorKind::ValidationFailed,
+                "include must be `messages`",
+            ));
+        }
+    };
+    let page = PageRequest {
+        size: page_size(query.limit.as_deref())?,
+        before: parse_before::<ConversationCursor>(query.before.as_deref())?,
+    };
+    let chat = &state.chat;
+    Ok(if with_messages {
+        let page = chat.conversation_page_with_messages(user, page).await?;
+        HttpResponse::Ok().json(ConversationPageOut::<ConversationWithMessagesOut<'_>>::new(
+            &page,
+        ))
+    } else {
+        let page = chat.conversation_page(user, page).await?;
+        HttpResponse::Ok().json(ConversationPageOut::<ConversationOut<'_>>::new(&page))
+    })
+}
+
+/// A page of a conversation's messages, the latest first unless `before` says where.
+pub(super) async fn list_messages<A: Adapters>(
+    state: web::Data<AppState<A>>,
+    CurrentUser(user): CurrentUser,
+    id: web::Path<i64>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query: MessagePageQuery = parse_query(&request)?;
+    let page = PageRequest {
+        size: page_size(query.limit.as_deref())?,
+        before: parse_before::<MessageCursor>(query.before.as_deref())?,
+    };
+    let id = ConversationId::new(id.into_inner());
+    let page = state.chat.message_page(user, id, page).await?;
+    Ok(HttpResponse::Ok().json(MessagePageOut::from(&page)))
+}
+
+fn parse_query<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(request.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|error| {
+            ApiError::new(
+                ErrorKind::BadRequest,
+                format!("The query string is not valid: {error}."),
+            )
+        })
+}
+
+fn page_size(raw: Option<&str>) -> Result<PageSize, ApiError> {
+    Ok(raw.map(PageSize::parse).transpose()?.unwrap_or_default())
+}
+
+fn parse_before<C>(raw: Option<&str>) -> Result<Option<C>, ApiError>
+where
+    C: std::str::FromStr<Err = chatbot_domain::ValidationError>,
+{
+    Ok(raw.map(str::parse).transpose()?)
 }
 
 pub(super) async fn create<A: Adapters>(

@@ -48,8 +48,13 @@ pub(crate) fn configure<A: Adapters>(api: &mut web::ServiceConfig, config: &Http
     )
     .service(
         resource("/conversations/{id}/messages")
-            .wrap(per_user)
-            .route(web::post().to(conversations::send_message::<A>)),
+            .route(web::get().to(conversations::list_messages::<A>))
+            .route(web::head().to(conversations::list_messages::<A>))
+            .route(
+                web::post()
+                    .to(conversations::send_message::<A>)
+                    .wrap(per_user),
+            ),
     );
 }
 

@@ -1,12 +1,15 @@
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chatbot_domain::ports::ConversationRepository;
 use chatbot_domain::{
-    Conversation, ConversationId, ConversationName, ConversationWithMessages, NewConversation,
-    StorageError, Timestamp, UserId,
+    Conversation, ConversationCursor, ConversationId, ConversationName, ConversationWithMessages,
+    NewConversation, StorageError, Timestamp, UserId, Window,
 };
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::columns_of;
+use super::{columns_of, limit_of, read_one_snapshot};
 use crate::Database;
 use crate::rows::{ConversationRow, MessageRow, NewConversationRow, to_column};
 use crate::schema::{conversations, messages};
@@ -33,44 +36,65 @@ impl ConversationRepository for Database {
         .into_conversation()
     }
 
-    /// One query, whatever the number of conversations: a left join of conversations
-    /// and their messages in display order, grouped here.
+    async fn list_conversations(
+        &self,
+        owner: UserId,
+        window: Window<ConversationCursor>,
+    ) -> Result<Vec<Conversation>, StorageError> {
+        let rows = self
+            .run(move |connection| {
+                activity_window(owner, window)
+                    .select(columns_of!(ConversationRow))
+                    .load::<ConversationRow>(connection)
+            })
+            .await?;
+        rows.into_iter()
+            .map(ConversationRow::into_conversation)
+            .collect()
+    }
+
+    /// Two queries, whatever the number of conversations: the window, then the
+    /// messages of every conversation in it, matched up here. (One join would repeat
+    /// and re-decode each conversation's columns on every one of its messages.)
     async fn list_conversations_with_messages(
         &self,
         owner: UserId,
+        window: Window<ConversationCursor>,
     ) -> Result<Vec<ConversationWithMessages>, StorageError> {
-        let rows = self
+        let (conversations, messages) = self
             .run(move |connection| {
-                conversations::table
-                    .left_join(messages::table)
-                    .filter(conversations::user_id.eq(owner.get()))
-                    .order((
-                        conversations::updated_at.desc(),
-                        conversations::id.desc(),
-                        messages::created_at.asc(),
-                        messages::id.asc(),
-                    ))
-                    .select((
-                        columns_of!(ConversationRow),
-                        columns_of!(Option<MessageRow>),
-                    ))
-                    .load::<(ConversationRow, Option<MessageRow>)>(connection)
+                read_one_snapshot(connection, |connection| {
+                    let conversations = activity_window(owner, window)
+                        .select(columns_of!(ConversationRow))
+                        .load::<ConversationRow>(connection)?;
+                    let in_window = activity_window(owner, window).select(conversations::id);
+                    let messages = messages::table
+                        .filter(messages::conversation_id.eq_any(in_window))
+                        .order((messages::conversation_id, messages::id))
+                        .select(columns_of!(MessageRow))
+                        .load::<MessageRow>(connection)?;
+                    Ok((conversations, messages))
+                })
             })
             .await?;
 
-        let mut listed: Vec<ConversationWithMessages> = Vec::new();
-        for (conversation, message) in rows {
-            let is_next = listed
-                .last()
-                .is_none_or(|last| last.conversation.id.get() != conversation.id);
-            if is_next {
-                listed.push(ConversationWithMessages {
-                    conversation: conversation.into_conversation()?,
+        let position: HashMap<i64, usize> = conversations
+            .iter()
+            .enumerate()
+            .map(|(position, row)| (row.id, position))
+            .collect();
+        let mut listed = conversations
+            .into_iter()
+            .map(|row| {
+                Ok(ConversationWithMessages {
+                    conversation: row.into_conversation()?,
                     messages: Vec::new(),
-                });
-            }
-            if let (Some(message), Some(current)) = (message, listed.last_mut()) {
-                current.messages.push(message.into_message()?);
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        for row in messages {
+            if let Some(&at) = position.get(&row.conversation_id) {
+                listed[at].messages.push(row.into_message()?);
             }
         }
         Ok(listed)
@@ -109,6 +133,37 @@ impl ConversationRepository for Database {
             .await?;
         Ok(deleted > 0)
     }
+}
+
+/// `owner`'s conversations in `window`, most recently active first, ties broken by id.
+/// The index `conversations_user_activity` holds them in this order, so a page deep in
+/// a long history costs what the first page costs.
+///
+/// The whole list is the window from the end of time with no limit: one query shape
+/// for every window, which diesel's multi-backend connection needs for a subquery.
+fn activity_window(owner: UserId, window: Window<ConversationCursor>) -> activity_window_query {
+    let (at, id) = window
+        .before
+        .map_or((Timestamp::max(), i64::MAX), |cursor| {
+            (cursor.updated_at, cursor.id.get())
+        });
+    activity_window_query(owner.get(), to_column(at), id, limit_of(window.limit))
+}
+
+#[diesel::dsl::auto_type]
+fn activity_window_query(owner: i64, at: NaiveDateTime, id: i64, limit: i64) -> _ {
+    conversations::table
+        .filter(conversations::user_id.eq(owner))
+        // The first condition is a range on the index, where the scan starts; the
+        // second only sorts out conversations active in the same millisecond.
+        .filter(conversations::updated_at.le(at))
+        .filter(
+            conversations::updated_at
+                .lt(at)
+                .or(conversations::id.lt(id)),
+        )
+        .order((conversations::updated_at.desc(), conversations::id.desc()))
+        .limit(limit)
 }
 
 /// Conversation `id`, if `owner` owns it.

@@ -1,10 +1,12 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::MessageRepository;
-use chatbot_domain::{ConversationId, Message, NewMessage, StorageError, UserId};
+use chatbot_domain::{
+    ConversationId, Message, MessageCursor, NewMessage, StorageError, UserId, Window,
+};
 use diesel::prelude::*;
 
-use super::columns_of;
 use super::conversations::owned;
+use super::{columns_of, limit_of};
 use crate::Database;
 use crate::rows::{MessageRow, NewMessageRow, to_column};
 use crate::schema::{conversations, messages};
@@ -43,5 +45,40 @@ impl MessageRepository for Database {
             })
             .await?;
         appended.map(MessageRow::into_message).transpose()
+    }
+
+    /// One query: the conversation, if `owner` owns it, left-joined with the messages
+    /// in the window, so that a conversation without any is told from a missing one.
+    async fn list_messages(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        window: Window<MessageCursor>,
+    ) -> Result<Option<Vec<Message>>, StorageError> {
+        let before = window.before.map_or(i64::MAX, |cursor| cursor.0.get());
+        let rows = self
+            .run(move |connection| {
+                owned(owner, conversation)
+                    .left_join(
+                        messages::table.on(messages::conversation_id
+                            .eq(conversations::id)
+                            .and(messages::id.lt(before))),
+                    )
+                    .order(messages::id.desc())
+                    .limit(limit_of(window.limit))
+                    .select(columns_of!(Option<MessageRow>))
+                    .load::<Option<MessageRow>>(connection)
+            })
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut messages = rows
+            .into_iter()
+            .flatten()
+            .map(MessageRow::into_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(Some(messages))
     }
 }

@@ -4,6 +4,11 @@
 //! that reads first and writes later can fail at once with "database is locked" when
 //! another writer got there in between, which no busy timeout can wait out.
 
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use crate::connection::AnyConnection;
+
 mod conversations;
 mod messages;
 mod sessions;
@@ -17,3 +22,24 @@ macro_rules! columns_of {
     };
 }
 pub(crate) use columns_of;
+
+/// Runs `read` in a read-only transaction that sees one snapshot of the database
+/// throughout, so that several queries describe the same moment.
+fn read_one_snapshot<T>(
+    connection: &mut AnyConnection,
+    read: impl FnOnce(&mut AnyConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    connection.transaction(|connection| {
+        // A SQLite transaction reads one snapshot anyway; PostgreSQL's default level,
+        // READ COMMITTED, takes a new one for every statement.
+        if let AnyConnection::Postgresql(postgres) = connection {
+            postgres.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        read(connection)
+    })
+}
+
+/// A window's limit as SQL takes it; no limit is the largest one.
+fn limit_of(limit: Option<usize>) -> i64 {
+    limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX))
+}

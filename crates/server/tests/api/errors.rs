@@ -29,7 +29,7 @@ api_tests! {
             (Method::DELETE, "/api/login"),
             (Method::DELETE, "/api/conversations"),
             (Method::GET, "/api/conversations/1"),
-            (Method::GET, "/api/conversations/1/messages"),
+            (Method::PUT, "/api/conversations/1/messages"),
         ] {
             client.send(method, path, None, &[]).await.assert_error(405, "method_not_allowed");
         }

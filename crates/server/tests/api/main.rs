@@ -7,6 +7,7 @@ mod conversations;
 mod cors;
 mod csrf;
 mod errors;
+mod pages;
 mod security;
 mod sessions;
 mod support;
