@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use chatbot_domain::{BoxError, StorageError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::DatabaseUrl;
 use crate::connection::{AnyConnection, Manager};
+use crate::writer::Writer;
 
 /// How the connection pool behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,9 @@ pub enum ConnectError {
         #[source]
         source: r2d2::Error,
     },
+    /// The thread that writes to SQLite could not be started.
+    #[error("cannot start the SQLite writer thread: {0}")]
+    Writer(#[source] std::io::Error),
 }
 
 /// A pool of connections to one database, implementing the domain's storage ports.
@@ -71,6 +75,8 @@ pub enum ConnectError {
 pub struct Database {
     pool: r2d2::Pool<Manager>,
     turns: Arc<Semaphore>,
+    /// SQLite only: the thread that runs every write, see [`Database::write`].
+    writer: Option<Writer>,
     wait: Duration,
     backend: Backend,
 }
@@ -115,9 +121,16 @@ impl Database {
             source,
         })?);
         let turns = Arc::new(Semaphore::new(options.max_size as usize));
+        let writer = match url {
+            DatabaseUrl::Sqlite(_) => Some(
+                Writer::start(Manager::new(url.clone())).map_err(ConnectError::Writer)?,
+            ),
+            DatabaseUrl::Postgres(_) => None,
+        };
         Ok(Self {
             pool,
             turns,
+            writer,
             wait: options.connection_timeout,
             backend,
         })
@@ -147,12 +160,7 @@ impl Database {
         F: FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let waited = tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned()).await;
-        let turn = match waited {
-            Ok(Ok(turn)) => turn,
-            Ok(Err(closed)) => return Err(StorageError::Failed(Box::new(closed))),
-            Err(elapsed) => return Err(StorageError::Unavailable(Box::new(elapsed))),
-        };
+        let turn = self.turn().await?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
@@ -165,6 +173,28 @@ impl Database {
         .map_err(|e| StorageError::Failed(Box::new(e)))?
     }
 
+    /// Runs `work`, which writes, like [`run`](Self::run); on SQLite, on the
+    /// [writer thread](crate::writer), after the writes queued before it.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.run(work, self.wait).await,
+            None => self.run(work).await,
+        }
+    }
+
+    /// A turn to use a connection, waited for at most the pool's connection timeout.
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, StorageError> {
+        match tokio::time::timeout(self.wait, Arc::clone(&self.turns).acquire_owned()).await {
+            Ok(Ok(turn)) => Ok(turn),
+            Ok(Err(closed)) => Err(StorageError::Failed(Box::new(closed))),
+            Err(elapsed) => Err(StorageError::Unavailable(Box::new(elapsed))),
+        }
+    }
+
     /// A pooled connection for blocking work outside the request path (migrations).
     pub(crate) fn connection(&self) -> Result<r2d2::PooledConnection<Manager>, StorageError> {
         self.pool
@@ -174,7 +204,7 @@ impl Database {
 }
 
 /// Sorts a diesel error into what the domain can act on.
-fn storage_error(error: DieselError) -> StorageError {
+pub(crate) fn storage_error(error: DieselError) -> StorageError {
     match &error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => StorageError::Conflict,
         DieselError::DatabaseError(

@@ -52,9 +52,11 @@ mod migrations;
 mod repositories;
 mod rows;
 mod schema;
+mod stored_time;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod url;
+mod writer;
 
 pub use database::{Backend, ConnectError, Database, PoolOptions};
 pub use migrations::{MigrationError, MigrationStatus};

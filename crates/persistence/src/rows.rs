@@ -8,6 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::database::corrupt;
+use crate::stored_time::StoredTime;
 use crate::schema::{conversations, messages, sessions, users};
 
 /// Timestamps are stored as UTC without a zone, the portable `TIMESTAMP` type.
@@ -15,16 +16,12 @@ pub(crate) fn to_column(timestamp: Timestamp) -> NaiveDateTime {
     timestamp.as_datetime().naive_utc()
 }
 
-fn from_column(stored: NaiveDateTime) -> Timestamp {
-    Timestamp::from_datetime(stored.and_utc())
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub(crate) struct UserRow {
     id: i64,
     username: String,
-    created_at: NaiveDateTime,
+    created_at: StoredTime,
 }
 
 impl UserRow {
@@ -32,7 +29,7 @@ impl UserRow {
         Ok(User {
             id: UserId::new(self.id),
             username: Username::parse(&self.username).map_err(corrupt)?,
-            created_at: from_column(self.created_at),
+            created_at: self.created_at.0,
         })
     }
 
@@ -61,8 +58,8 @@ pub(crate) struct ConversationRow {
     pub(crate) id: i64,
     user_id: i64,
     name: String,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
+    created_at: StoredTime,
+    updated_at: StoredTime,
 }
 
 impl ConversationRow {
@@ -71,8 +68,8 @@ impl ConversationRow {
             id: ConversationId::new(self.id),
             owner: UserId::new(self.user_id),
             name: ConversationName::parse(&self.name).map_err(corrupt)?,
-            created_at: from_column(self.created_at),
-            updated_at: from_column(self.updated_at),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
         })
     }
 }
@@ -93,7 +90,7 @@ pub(crate) struct MessageRow {
     pub(crate) conversation_id: i64,
     sender: String,
     text: String,
-    created_at: NaiveDateTime,
+    created_at: StoredTime,
 }
 
 impl MessageRow {
@@ -103,7 +100,7 @@ impl MessageRow {
             conversation_id: ConversationId::new(self.conversation_id),
             sender: self.sender.parse().map_err(corrupt)?,
             text: self.text,
-            created_at: from_column(self.created_at),
+            created_at: self.created_at.0,
         })
     }
 }
@@ -143,7 +140,7 @@ impl From<SessionRow> for SessionRecord {
             key: SessionKey::new(row.session_key),
             user: row.user_id.map(UserId::new),
             state: row.state,
-            expires_at: from_column(row.expires_at),
+            expires_at: Timestamp::from_datetime(row.expires_at.and_utc()),
         }
     }
 }

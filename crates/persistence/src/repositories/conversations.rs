@@ -26,7 +26,7 @@ impl ConversationRepository for Database {
             created_at: to_column(conversation.created_at),
             updated_at: to_column(conversation.created_at),
         };
-        self.run(move |connection| {
+        self.write(move |connection| {
             diesel::insert_into(conversations::table)
                 .values(&row)
                 .returning(columns_of!(ConversationRow))
@@ -108,7 +108,7 @@ impl ConversationRepository for Database {
         at: Timestamp,
     ) -> Result<Option<Conversation>, StorageError> {
         let renamed = self
-            .run(move |connection| {
+            .write(move |connection| {
                 diesel::update(owned(owner, id))
                     .set((
                         conversations::name.eq(name.as_str()),
@@ -129,7 +129,7 @@ impl ConversationRepository for Database {
     ) -> Result<bool, StorageError> {
         // Messages go with it: ON DELETE CASCADE.
         let deleted = self
-            .run(move |connection| diesel::delete(owned(owner, id)).execute(connection))
+            .write(move |connection| diesel::delete(owned(owner, id)).execute(connection))
             .await?;
         Ok(deleted > 0)
     }

@@ -27,7 +27,7 @@ impl MessageRepository for Database {
             created_at: at,
         };
         let appended = self
-            .run(move |connection| {
+            .write(move |connection| {
                 connection.transaction(|connection| {
                     // The write that checks ownership comes first; see the module docs.
                     let touched = diesel::update(owned(owner, conversation))

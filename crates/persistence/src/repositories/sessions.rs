@@ -12,7 +12,7 @@ use crate::schema::sessions;
 impl SessionRepository for Database {
     async fn insert_session(&self, session: SessionRecord) -> Result<(), StorageError> {
         let row = SessionRow::from(session);
-        self.run(move |connection| {
+        self.write(move |connection| {
             diesel::insert_into(sessions::table)
                 .values(&row)
                 .execute(connection)
@@ -43,7 +43,7 @@ impl SessionRepository for Database {
     async fn update_session(&self, session: SessionRecord) -> Result<bool, StorageError> {
         let row = SessionRow::from(session);
         let updated = self
-            .run(move |connection| {
+            .write(move |connection| {
                 diesel::update(sessions::table.find(&row.session_key))
                     .set((
                         sessions::user_id.eq(row.user_id),
@@ -63,7 +63,7 @@ impl SessionRepository for Database {
     ) -> Result<bool, StorageError> {
         let key = key.as_str().to_owned();
         let touched = self
-            .run(move |connection| {
+            .write(move |connection| {
                 diesel::update(sessions::table.find(key))
                     .set(sessions::expires_at.eq(to_column(expires_at)))
                     .execute(connection)
@@ -74,14 +74,14 @@ impl SessionRepository for Database {
 
     async fn delete_session(&self, key: &SessionKey) -> Result<(), StorageError> {
         let key = key.as_str().to_owned();
-        self.run(move |connection| diesel::delete(sessions::table.find(key)).execute(connection))
+        self.write(move |connection| diesel::delete(sessions::table.find(key)).execute(connection))
             .await?;
         Ok(())
     }
 
     async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError> {
         let purged = self
-            .run(move |connection| {
+            .write(move |connection| {
                 diesel::delete(sessions::table.filter(sessions::expires_at.le(to_column(now))))
                     .execute(connection)
             })

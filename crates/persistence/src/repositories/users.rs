@@ -16,7 +16,7 @@ impl UserRepository for Database {
             password_hash: user.password_hash.as_str().to_owned(),
             created_at: to_column(user.created_at),
         };
-        self.run(move |connection| {
+        self.write(move |connection| {
             diesel::insert_into(users::table)
                 .values(&row)
                 .returning(columns_of!(UserRow))
