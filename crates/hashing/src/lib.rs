@@ -82,8 +82,11 @@ impl BcryptHasher {
         let (reply, outcome) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                // The caller may have gone (a client that hung up): nobody to tell.
-                let _ = reply.send(task());
+                // A caller that has gone (a client that hung up) needs no answer: skip
+                // the work, so that a flood of abandoned logins drains at once.
+                if !reply.is_closed() {
+                    let _ = reply.send(task());
+                }
             }))
             .map_err(|_| HashError::new("the password hashing threads have stopped"))?;
         outcome
@@ -209,6 +212,40 @@ mod tests {
         for task in tasks {
             assert!(task.await.unwrap());
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_for_callers_that_have_gone_is_skipped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (occupied, started) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                let hold = move || {
+                    let _ = occupied.send(());
+                    Ok(gate.recv().is_ok())
+                };
+                hasher.run(hold).await
+            }
+        });
+        started.recv().unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        for _ in 0..5 {
+            let done = Arc::clone(&done);
+            let abandoned = hasher.run(move || Ok(done.fetch_add(1, Ordering::SeqCst)));
+            // Polled once, which queues the job, then dropped: a client that hung up.
+            let gone = tokio::time::timeout(Duration::ZERO, abandoned).await;
+            assert!(gone.is_err());
+        }
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().unwrap());
+        let count = Arc::clone(&done);
+        let after = hasher.run(move || Ok(count.load(Ordering::SeqCst))).await;
+        assert_eq!(after.unwrap(), 0, "no abandoned job ran");
     }
 
     #[test]
