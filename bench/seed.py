@@ -184,8 +184,8 @@ def big(base, outdir, conversations, threads):
     workers = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(threads)]
     for w in workers:
         w.start()
-    while any(w.is_alive() for w in workers):
-        workers[0].join(timeout=5)
+    while alive := [w for w in workers if w.is_alive()]:
+        alive[0].join(timeout=5)
         elapsed = time.perf_counter() - start
         print(f"    big: {done[0]:,}/{total:,} requests, {done[0] / elapsed:,.0f}/s",
               file=sys.stderr, flush=True)

@@ -47,8 +47,9 @@ impl MessageRepository for Database {
         appended.map(MessageRow::into_message).transpose()
     }
 
-    /// One query: the conversation, if `owner` owns it, left-joined with the messages
-    /// in the window, so that a conversation without any is told from a missing one.
+    /// One indexed query, walking the conversation's messages backwards from
+    /// `before`, for a page that holds messages; an empty page costs a second query,
+    /// which tells an empty conversation from a missing or foreign one.
     async fn list_messages(
         &self,
         owner: UserId,
@@ -58,24 +59,31 @@ impl MessageRepository for Database {
         let before = window.before.map_or(i64::MAX, |cursor| cursor.0.get());
         let rows = self
             .run(move |connection| {
-                owned(owner, conversation)
-                    .left_join(
-                        messages::table.on(messages::conversation_id
-                            .eq(conversations::id)
-                            .and(messages::id.lt(before))),
-                    )
+                // A scalar subquery, NULL for a conversation `owner` does not own, so
+                // that the planner scans the index in order (a join would sort).
+                let owned_id = owned(owner, conversation)
+                    .select(conversations::id)
+                    .single_value();
+                let page = messages::table
+                    .filter(messages::conversation_id.nullable().eq(owned_id))
+                    .filter(messages::id.lt(before))
                     .order(messages::id.desc())
                     .limit(limit_of(window.limit))
-                    .select(columns_of!(Option<MessageRow>))
-                    .load::<Option<MessageRow>>(connection)
+                    .select(columns_of!(MessageRow))
+                    .load::<MessageRow>(connection)?;
+                if page.is_empty() {
+                    let found = diesel::select(diesel::dsl::exists(owned(owner, conversation)))
+                        .get_result::<bool>(connection)?;
+                    return Ok(found.then_some(page));
+                }
+                Ok(Some(page))
             })
             .await?;
-        if rows.is_empty() {
+        let Some(rows) = rows else {
             return Ok(None);
-        }
+        };
         let mut messages = rows
             .into_iter()
-            .flatten()
             .map(MessageRow::into_message)
             .collect::<Result<Vec<_>, _>>()?;
         messages.reverse();
