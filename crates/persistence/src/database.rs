@@ -122,9 +122,9 @@ impl Database {
         })?);
         let turns = Arc::new(Semaphore::new(options.max_size as usize));
         let writer = match url {
-            DatabaseUrl::Sqlite(_) => Some(
-                Writer::start(Manager::new(url.clone())).map_err(ConnectError::Writer)?,
-            ),
+            DatabaseUrl::Sqlite(_) => {
+                Some(Writer::start(Manager::new(url.clone())).map_err(ConnectError::Writer)?)
+            }
             DatabaseUrl::Postgres(_) => None,
         };
         Ok(Self {

@@ -8,8 +8,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::database::corrupt;
-use crate::stored_time::StoredTime;
 use crate::schema::{conversations, messages, sessions, users};
+use crate::stored_time::StoredTime;
 
 /// Timestamps are stored as UTC without a zone, the portable `TIMESTAMP` type.
 pub(crate) fn to_column(timestamp: Timestamp) -> NaiveDateTime {

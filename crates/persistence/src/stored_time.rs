@@ -56,17 +56,19 @@ fn parse_written_layout(text: &str) -> Option<NaiveDateTime> {
         _ => return None,
     };
     let separators = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
-    if separators.iter().any(|&(at, separator)| bytes[at] != separator) {
+    if separators
+        .iter()
+        .any(|&(at, separator)| bytes[at] != separator)
+    {
         return None;
     }
     let year = i32::try_from(number(&bytes[0..4])?).ok()?;
-    NaiveDate::from_ymd_opt(year, number(&bytes[5..7])?, number(&bytes[8..10])?)?
-        .and_hms_milli_opt(
-            number(&bytes[11..13])?,
-            number(&bytes[14..16])?,
-            number(&bytes[17..19])?,
-            millis,
-        )
+    NaiveDate::from_ymd_opt(year, number(&bytes[5..7])?, number(&bytes[8..10])?)?.and_hms_milli_opt(
+        number(&bytes[11..13])?,
+        number(&bytes[14..16])?,
+        number(&bytes[17..19])?,
+        millis,
+    )
 }
 
 /// The decimal number `digits` spell, if they are all digits.
@@ -92,7 +94,11 @@ mod tests {
         ] {
             let expected = NaiveDateTime::parse_from_str(written, "%F %T%.f").unwrap();
             assert_eq!(parse_written_layout(written), Some(expected), "{written}");
-            assert_eq!(expected.format("%F %T%.f").to_string(), written, "diesel's layout");
+            assert_eq!(
+                expected.format("%F %T%.f").to_string(),
+                written,
+                "diesel's layout"
+            );
         }
     }
 
