@@ -82,6 +82,14 @@ pub struct NewConversation {
     pub created_at: Timestamp,
 }
 
+/// The version of everything a user keeps: a number that changes with every change to
+/// their conversations or messages, in the same transaction as the change.
+///
+/// Two reads that find the same revision find the same conversations and messages, so
+/// a rendering of them can be reused for as long as the revision stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Revision(pub i64);
+
 /// A conversation with all its messages, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationWithMessages {

@@ -80,7 +80,9 @@ mod time;
 mod user;
 mod validation;
 
-pub use conversation::{Conversation, ConversationName, ConversationWithMessages, NewConversation};
+pub use conversation::{
+    Conversation, ConversationName, ConversationWithMessages, NewConversation, Revision,
+};
 pub use error::{BotError, BoxError, Error, HashError, StorageError};
 pub use id::{ConversationId, MessageId, UserId};
 pub use message::{Exchange, Message, MessageText, NewMessage, Sender, UnknownSender};

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use crate::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Credentials, HashError, Message, MessageCursor, NewConversation,
-    NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, SessionKey, SessionRecord,
-    StorageError, Timestamp, User, UserId, Username, Window,
+    NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, Revision, SessionKey,
+    SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 
 /// Stores users.
@@ -37,9 +37,15 @@ pub trait UserRepository: Send + Sync {
 }
 
 /// Stores conversations.
+///
+/// Every method that changes a conversation or its messages also changes the owner's
+/// [`Revision`], in the same transaction.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ConversationRepository: Send + Sync {
+    /// The current [`Revision`] of `owner`'s conversations and messages.
+    async fn revision(&self, owner: UserId) -> Result<Revision, StorageError>;
+
     /// Stores a new conversation.
     async fn insert_conversation(
         &self,

@@ -26,10 +26,13 @@ mod csrf;
 mod dto;
 mod error;
 mod json;
+mod list_cache;
 mod rate_limit;
 mod respond;
 mod routes;
 mod session;
+
+use list_cache::ListCache;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use rate_limit::{Limit, RateLimitConfig, RateLimiters};
@@ -55,6 +58,7 @@ pub trait Adapters: 'static {
 pub struct AppState<A: Adapters> {
     accounts: AccountService<A::Store, A::Hasher, SystemClock>,
     chat: ChatService<A::Store, A::Store, A::Bot, SystemClock>,
+    lists: ListCache,
     max_message_chars: usize,
 }
 
@@ -65,6 +69,7 @@ impl<A: Adapters> AppState<A> {
         Self {
             accounts: AccountService::new(store.clone(), hasher, SystemClock),
             chat: ChatService::new(store.clone(), store, bot, SystemClock),
+            lists: ListCache::default(),
             max_message_chars,
         }
     }

@@ -7,7 +7,7 @@ use chatbot_domain::ports::{
 };
 use chatbot_domain::{
     Conversation, ConversationCursor, ConversationId, ConversationName, Message, MessageCursor,
-    MessageId, NewConversation, NewMessage, NewUser, PasswordHash, Sender, SessionKey,
+    MessageId, NewConversation, NewMessage, NewUser, PasswordHash, Revision, Sender, SessionKey,
     SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 use chatbot_persistence::on_both_backends;
@@ -67,6 +67,13 @@ fn window<C>(before: Option<C>, limit: usize) -> Window<C> {
         before,
         limit: Some(limit),
     }
+}
+
+/// Asserts that `owner`'s revision rose since `last`, and moves `last` on.
+async fn rose(db: &TestDb, owner: UserId, last: &mut Revision, what: &str) {
+    let now = db.db.revision(owner).await.unwrap();
+    assert!(now > *last, "{what}: {now:?} after {last:?}");
+    *last = now;
 }
 
 fn ids_of(messages: &[Message]) -> Vec<MessageId> {
@@ -360,5 +367,28 @@ on_both_backends! {
         assert_eq!(db.db.list_messages(bob.id, empty.id, Window::ALL).await.unwrap(), None);
         let missing = ConversationId::new(empty.id.get() + 1_000);
         assert_eq!(db.db.list_messages(alice.id, missing, Window::ALL).await.unwrap(), None);
+    }
+
+    async fn revisions_rise_with_every_change_and_only_then(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        let mut last = db.db.revision(alice.id).await.unwrap();
+        let bobs = db.db.revision(bob.id).await.unwrap();
+        let chat = conversation(db, &alice, "c", 0).await;
+        rose(db, alice.id, &mut last, "created").await;
+        say(db, &alice, chat.id, Sender::User, "m", 1).await.unwrap();
+        rose(db, alice.id, &mut last, "a message").await;
+        let name = ConversationName::parse("renamed").unwrap();
+        db.db.rename_conversation(alice.id, chat.id, name.clone(), at(2)).await.unwrap();
+        rose(db, alice.id, &mut last, "renamed").await;
+
+        db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
+        assert!(db.db.rename_conversation(bob.id, chat.id, name, at(3)).await.unwrap().is_none());
+        assert!(say(db, &bob, chat.id, Sender::User, "intruder", 3).await.is_none());
+        assert_eq!(db.db.revision(alice.id).await.unwrap(), last, "reads and refusals change nothing");
+        assert_eq!(db.db.revision(bob.id).await.unwrap(), bobs, "nor do others' changes");
+
+        assert!(db.db.delete_conversation(alice.id, chat.id).await.unwrap());
+        rose(db, alice.id, &mut last, "deleted").await;
     }
 }

@@ -145,19 +145,19 @@ fn migrate_round_trip(db: &TestDb) {
             .collect()
     };
 
-    assert_eq!(states(run(&["migrations"])), ["pending"; 3]);
-    assert_eq!(run(&["migrate"]).lines().count(), 3);
-    assert_eq!(states(run(&["migrations"])), ["applied"; 3]);
+    assert_eq!(states(run(&["migrations"])), ["pending"; 4]);
+    assert_eq!(run(&["migrate"]).lines().count(), 4);
+    assert_eq!(states(run(&["migrations"])), ["applied"; 4]);
     assert_eq!(run(&["migrate"]).trim(), "nothing applied");
     assert!(run(&["rollback"]).contains("reverted"));
     assert_eq!(
         states(run(&["migrations"])),
-        ["applied", "applied", "pending"]
+        ["applied", "applied", "applied", "pending"]
     );
-    assert_eq!(run(&["rollback", "--all"]).lines().count(), 2);
-    assert_eq!(states(run(&["migrations"])), ["pending"; 3]);
+    assert_eq!(run(&["rollback", "--all"]).lines().count(), 3);
+    assert_eq!(states(run(&["migrations"])), ["pending"; 4]);
     assert_eq!(run(&["rollback"]).trim(), "nothing reverted");
-    assert_eq!(run(&["migrate"]).lines().count(), 3);
+    assert_eq!(run(&["migrate"]).lines().count(), 4);
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 0);
 }
 

@@ -2,7 +2,7 @@ use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
 use crate::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageText,
-    NewConversation, NewMessage, Page, PageRequest, Sender, UserId, Window,
+    NewConversation, NewMessage, Page, PageRequest, Revision, Sender, UserId, Window,
 };
 
 /// Conversations and messages, each use case on behalf of one user who only ever sees
@@ -46,6 +46,15 @@ where
             .conversations
             .list_conversations_with_messages(owner, Window::ALL)
             .await?)
+    }
+
+    /// The current [`Revision`] of `owner`'s conversations and messages: while it
+    /// stays the same, so does what [`conversations`](Self::conversations) returns.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn revision(&self, owner: UserId) -> Result<Revision, Error> {
+        Ok(self.conversations.revision(owner).await?)
     }
 
     /// A page of `owner`'s conversations, the most recently active first.

@@ -1,9 +1,11 @@
 //! Conversations and their messages, each on behalf of the logged-in user.
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatbot_domain::{
     ConversationCursor, ConversationId, ConversationName, MessageCursor, MessageText, PageRequest,
-    PageSize,
+    PageSize, UserId,
 };
 use serde::de::DeserializeOwned;
 
@@ -24,10 +26,7 @@ pub(super) async fn list<A: Adapters>(
 ) -> Result<HttpResponse, ApiError> {
     let query: ConversationPageQuery = parse_query(&request)?;
     if query.limit.is_none() && query.before.is_none() && query.include.is_none() {
-        let conversations = state.chat.conversations(user).await?;
-        let body: Vec<ConversationWithMessagesOut<'_>> =
-            conversations.iter().map(Into::into).collect();
-        return Ok(HttpResponse::Ok().json(body));
+        return whole_list(&state, user).await;
     }
     let with_messages = match query.include.as_deref() {
         None => false,
@@ -53,6 +52,32 @@ pub(super) async fn list<A: Adapters>(
         let page = chat.conversation_page(user, page).await?;
         HttpResponse::Ok().json(ConversationPageOut::<ConversationOut<'_>>::new(&page))
     })
+}
+
+/// The seed's list of every conversation with every message, rendered again only
+/// when the user's revision has moved since the last rendering.
+async fn whole_list<A: Adapters>(
+    state: &AppState<A>,
+    user: UserId,
+) -> Result<HttpResponse, ApiError> {
+    let revision = state.chat.revision(user).await?;
+    let body = match state.lists.get(user, revision) {
+        Some(body) => body,
+        None => {
+            let conversations = state.chat.conversations(user).await?;
+            let listed: Vec<ConversationWithMessagesOut<'_>> =
+                conversations.iter().map(Into::into).collect();
+            let body = Bytes::from(
+                serde_json::to_vec(&listed)
+                    .map_err(|error| ApiError::caused_by(ErrorKind::Internal, error))?,
+            );
+            state.lists.put(user, revision, body.clone());
+            body
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
 }
 
 /// A page of a conversation's messages, the latest first unless `before` says where.

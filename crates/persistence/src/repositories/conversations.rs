@@ -4,18 +4,32 @@ use async_trait::async_trait;
 use chatbot_domain::ports::ConversationRepository;
 use chatbot_domain::{
     Conversation, ConversationCursor, ConversationId, ConversationName, ConversationWithMessages,
-    NewConversation, StorageError, Timestamp, UserId, Window,
+    NewConversation, Revision, StorageError, Timestamp, UserId, Window,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{columns_of, limit_of, read_one_snapshot};
+use super::{columns_of, limit_of, raise_revision, read_one_snapshot};
 use crate::Database;
 use crate::rows::{ConversationRow, MessageRow, NewConversationRow, to_column};
-use crate::schema::{conversations, messages};
+use crate::schema::{conversations, messages, users};
 
 #[async_trait]
 impl ConversationRepository for Database {
+    async fn revision(&self, owner: UserId) -> Result<Revision, StorageError> {
+        let revision = self
+            .run(move |connection| {
+                users::table
+                    .find(owner.get())
+                    .select(users::revision)
+                    .first::<i64>(connection)
+                    .optional()
+            })
+            .await?;
+        // A user deleted meanwhile has nothing left: any fixed number will do.
+        Ok(Revision(revision.unwrap_or(-1)))
+    }
+
     async fn insert_conversation(
         &self,
         conversation: NewConversation,
@@ -27,10 +41,13 @@ impl ConversationRepository for Database {
             updated_at: to_column(conversation.created_at),
         };
         self.write(move |connection| {
-            diesel::insert_into(conversations::table)
-                .values(&row)
-                .returning(columns_of!(ConversationRow))
-                .get_result::<ConversationRow>(connection)
+            connection.transaction(|connection| {
+                raise_revision(connection, row.user_id)?;
+                diesel::insert_into(conversations::table)
+                    .values(&row)
+                    .returning(columns_of!(ConversationRow))
+                    .get_result::<ConversationRow>(connection)
+            })
         })
         .await?
         .into_conversation()
@@ -109,14 +126,20 @@ impl ConversationRepository for Database {
     ) -> Result<Option<Conversation>, StorageError> {
         let renamed = self
             .write(move |connection| {
-                diesel::update(owned(owner, id))
-                    .set((
-                        conversations::name.eq(name.as_str()),
-                        conversations::updated_at.eq(to_column(at)),
-                    ))
-                    .returning(columns_of!(ConversationRow))
-                    .get_result::<ConversationRow>(connection)
-                    .optional()
+                connection.transaction(|connection| {
+                    let renamed = diesel::update(owned(owner, id))
+                        .set((
+                            conversations::name.eq(name.as_str()),
+                            conversations::updated_at.eq(to_column(at)),
+                        ))
+                        .returning(columns_of!(ConversationRow))
+                        .get_result::<ConversationRow>(connection)
+                        .optional()?;
+                    if renamed.is_some() {
+                        raise_revision(connection, owner.get())?;
+                    }
+                    Ok(renamed)
+                })
             })
             .await?;
         renamed.map(ConversationRow::into_conversation).transpose()
@@ -129,7 +152,15 @@ impl ConversationRepository for Database {
     ) -> Result<bool, StorageError> {
         // Messages go with it: ON DELETE CASCADE.
         let deleted = self
-            .write(move |connection| diesel::delete(owned(owner, id)).execute(connection))
+            .write(move |connection| {
+                connection.transaction(|connection| {
+                    let deleted = diesel::delete(owned(owner, id)).execute(connection)?;
+                    if deleted > 0 {
+                        raise_revision(connection, owner.get())?;
+                    }
+                    Ok(deleted)
+                })
+            })
             .await?;
         Ok(deleted > 0)
     }

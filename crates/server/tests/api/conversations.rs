@@ -199,4 +199,29 @@ api_tests! {
         anonymous.delete("/api/conversations/1").await.assert_error(401, "unauthorized");
         anonymous.post("/api/conversations/1/messages", json!({"text": "x"})).await.assert_error(401, "unauthorized");
     }
+
+    async fn a_list_reflects_every_change_made_through_another_instance(db) {
+        let one = Server::start(settings(&db, &[])).await;
+        let two = Server::start(settings(&db, &[])).await;
+        let mut on_one = one.client();
+        on_one.sign_up_and_log_in("alice").await;
+        let mut on_two = two.client();
+        on_two.cookie = on_one.cookie.clone();
+        let mut list = async || {
+            let listed = on_one.get("/api/conversations").await;
+            assert_eq!(listed.status, 200);
+            listed.body
+        };
+        assert_eq!(list().await, json!([]));
+        assert_eq!(list().await, json!([]), "twice, so that the second may come from a cache");
+
+        let id = on_two.create_conversation("made on two").await;
+        assert_eq!(list().await[0]["name"], "made on two");
+        say(&mut on_two, id, "hello from two").await;
+        assert_eq!(list().await[0]["messages"][0]["text"], "hello from two");
+        on_two.put(&format!("/api/conversations/{id}"), json!({"name": "renamed on two"})).await;
+        assert_eq!(list().await[0]["name"], "renamed on two");
+        on_two.delete(&format!("/api/conversations/{id}")).await;
+        assert_eq!(list().await, json!([]));
+    }
 }
