@@ -4,8 +4,8 @@ use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatbot_domain::{
-    ConversationCursor, ConversationId, ConversationName, MessageCursor, MessageText, PageRequest,
-    PageSize, UserId,
+    ConversationCursor, ConversationId, ConversationName, ConversationWithMessages, MessageCursor,
+    MessageText, PageRequest, PageSize, UserId,
 };
 use serde::de::DeserializeOwned;
 
@@ -67,10 +67,12 @@ async fn whole_list<A: Adapters>(
             let conversations = state.chat.conversations(user).await?;
             let listed: Vec<ConversationWithMessagesOut<'_>> =
                 conversations.iter().map(Into::into).collect();
-            let body = Bytes::from(
-                serde_json::to_vec(&listed)
-                    .map_err(|error| ApiError::caused_by(ErrorKind::Internal, error))?,
-            );
+            // Sized up front: growing by doubling would hold two copies of a long
+            // history's list at once, the peak of the process's memory.
+            let mut buffer = Vec::with_capacity(estimated_json_len(&conversations));
+            serde_json::to_writer(&mut buffer, &listed)
+                .map_err(|error| ApiError::caused_by(ErrorKind::Internal, error))?;
+            let body = Bytes::from(buffer);
             state.lists.put(user, revision, body.clone());
             body
         }
@@ -78,6 +80,19 @@ async fn whole_list<A: Adapters>(
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(body))
+}
+
+/// About the length of the seed list's JSON: the texts plus each object's keys, ids
+/// and timestamps (escapes make it longer, which the buffer then grows for).
+fn estimated_json_len(conversations: &[ConversationWithMessages]) -> usize {
+    conversations
+        .iter()
+        .map(|listed| {
+            let texts: usize = listed.messages.iter().map(|m| m.text.len() + 100).sum();
+            listed.conversation.name.as_str().len() + 130 + texts
+        })
+        .sum::<usize>()
+        + 2
 }
 
 /// A page of a conversation's messages, the latest first unless `before` says where.
