@@ -146,6 +146,14 @@ pub trait SessionRepository: Send + Sync {
     async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError>;
 }
 
+/// Says whether the store answers, for a readiness probe.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait StoreProbe: Send + Sync {
+    /// `Ok` when the store answers a trivial query.
+    async fn ping(&self) -> Result<(), StorageError>;
+}
+
 /// Hashes and verifies passwords.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]

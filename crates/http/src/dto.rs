@@ -1,70 +1,131 @@
 //! The JSON shapes of requests and responses: the seed API's, field for field.
+//!
+//! Each also describes itself for the OpenAPI document (`ToSchema`, `IntoParams`):
+//! doc comments here are what API users read there, and the schema names are the
+//! ones given with `as`.
 
 use chatbot_domain::{
     Conversation, ConversationCursor, ConversationWithMessages, Message, MessageCursor, Page,
-    Timestamp, User,
+    Sender, Timestamp, User,
 };
 use serde::{Deserialize, Serialize, Serializer};
+use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-/// `POST /api/signup` and `POST /api/login`.
-#[derive(Debug, Deserialize)]
+/// A username and a password. Signup checks them against the rules below; login
+/// answers 401 to any pair that does not match an account, whatever its shape.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    as = Credentials,
+    examples(json!({"username": "alice", "password": "correct horse"}))
+)]
 pub(crate) struct CredentialsBody {
+    /// 3 to 32 characters of `A-Z a-z 0-9 _ . -`, kept as typed; two names differing
+    /// only in letter case are the same account.
     pub(crate) username: String,
+    /// At least 8 characters, and at most 72 bytes of UTF-8 (bcrypt's limit: longer is
+    /// refused, never truncated).
+    #[schema(format = Password)]
     pub(crate) password: String,
 }
 
-/// `POST /api/conversations`: the name may be left out (or `null`).
-#[derive(Debug, Deserialize)]
+/// A new conversation; without a name (or with `null`) it is called "New conversation".
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewConversation, examples(json!({"name": "Trip to Oslo"})))]
 pub(crate) struct NewConversationBody {
+    /// Trimmed, then 1 to 100 characters without control characters.
     #[serde(default)]
     pub(crate) name: Option<String>,
 }
 
-/// `PUT /api/conversations/{id}`.
-#[derive(Debug, Deserialize)]
+/// A conversation's new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RenameConversation, examples(json!({"name": "Norway"})))]
 pub(crate) struct RenameBody {
+    /// Trimmed, then 1 to 100 characters without control characters.
     pub(crate) name: String,
 }
 
-/// `POST /api/conversations/{id}/messages`.
-#[derive(Debug, Deserialize)]
+/// What the user says.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    as = NewMessage,
+    examples(json!({"text": "Where should I go hiking in Norway?"}))
+)]
 pub(crate) struct MessageBody {
+    /// Trimmed, then 1 to 16,000 characters (the server's `limits.max_message_chars`),
+    /// without NUL characters.
     pub(crate) text: String,
 }
 
 /// The query of `GET /api/conversations`: any of these asks for a page instead of the
 /// seed's whole list. Values stay text here, so that the domain's parsers can say
-/// precisely what is wrong with one.
-#[derive(Debug, Default, Deserialize)]
+/// precisely what is wrong with one; the document shows their real types.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ConversationPageQuery {
+    /// How many conversations the page holds at most.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
     pub(crate) limit: Option<String>,
+    /// Where the page starts: the `next` of the page before, passed back unchanged. The
+    /// first page leaves it out.
+    #[param(value_type = Option<String>, example = "1795586834123_2")]
     pub(crate) before: Option<String>,
+    /// `messages` adds each conversation's messages, oldest first.
+    #[param(schema_with = include_messages)]
     pub(crate) include: Option<String>,
 }
 
+/// The one value `include` takes.
+fn include_messages() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["messages"]))
+}
+
 /// The query of `GET /api/conversations/{id}/messages`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct MessagePageQuery {
+    /// How many messages the page holds at most.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 20)]
     pub(crate) limit: Option<String>,
+    /// Where the page starts: the `next` of the page before (a message id). The first
+    /// page, which holds the latest messages, leaves it out.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub(crate) before: Option<String>,
 }
 
-/// `{"message": "..."}`, the seed's acknowledgement.
-#[derive(Debug, Serialize)]
+/// An acknowledgement, in a sentence.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Notice {
     pub(crate) message: &'static str,
 }
 
-/// `POST /api/login`'s answer.
-#[derive(Debug, Serialize)]
+/// How the service is: `ok` when it serves, `ready` when it can reach its database too.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Status {
+    #[schema(examples("ok", "ready"))]
+    pub(crate) status: &'static str,
+}
+
+/// A successful login; the session cookie comes with it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Login)]
 pub(crate) struct LoginOut<'a> {
+    #[schema(examples("Login successful"))]
     pub(crate) message: &'static str,
     pub(crate) user: UserOut<'a>,
 }
 
-#[derive(Debug, Serialize)]
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub(crate) struct UserOut<'a> {
+    #[schema(minimum = 1)]
     id: i64,
+    /// As typed at signup.
     username: &'a str,
 }
 
@@ -77,13 +138,17 @@ impl<'a> From<&'a User> for UserOut<'a> {
     }
 }
 
-/// A message: `{id, sender, text, created_at}`.
-#[derive(Debug, Serialize)]
+/// A message.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Message)]
 pub(crate) struct MessageOut<'a> {
+    #[schema(minimum = 1)]
     id: i64,
-    sender: &'static str,
+    sender: SenderOut,
     text: &'a str,
+    /// When it was stored: RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, examples("2026-11-25T06:07:14.123Z"))]
     created_at: Timestamp,
 }
 
@@ -91,21 +156,45 @@ impl<'a> From<&'a Message> for MessageOut<'a> {
     fn from(message: &'a Message) -> Self {
         Self {
             id: message.id.get(),
-            sender: message.sender.as_str(),
+            sender: message.sender.into(),
             text: &message.text,
             created_at: message.created_at,
         }
     }
 }
 
-/// A conversation: `{id, name}` plus its times.
-#[derive(Debug, Serialize)]
+/// Who wrote a message: the user, or the bot replying.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Sender)]
+pub(crate) enum SenderOut {
+    User,
+    Bot,
+}
+
+impl From<Sender> for SenderOut {
+    fn from(sender: Sender) -> Self {
+        match sender {
+            Sender::User => Self::User,
+            Sender::Bot => Self::Bot,
+        }
+    }
+}
+
+/// A conversation (without its messages).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Conversation)]
 pub(crate) struct ConversationOut<'a> {
+    #[schema(minimum = 1)]
     id: i64,
     name: &'a str,
+    /// When it was created: RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, examples("2026-11-25T06:07:14.123Z"))]
     created_at: Timestamp,
+    /// When it was last renamed or sent a message: RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime, examples("2026-11-25T06:09:55.020Z"))]
     updated_at: Timestamp,
 }
 
@@ -120,8 +209,9 @@ impl<'a> From<&'a Conversation> for ConversationOut<'a> {
     }
 }
 
-/// A conversation with its messages, as `GET /api/conversations` lists it.
-#[derive(Debug, Serialize)]
+/// A conversation with its messages, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ConversationWithMessages)]
 pub(crate) struct ConversationWithMessagesOut<'a> {
     #[serde(flatten)]
     conversation: ConversationOut<'a>,
@@ -137,11 +227,13 @@ impl<'a> From<&'a ConversationWithMessages> for ConversationWithMessagesOut<'a> 
     }
 }
 
-/// A page of conversations: `{"conversations": [...], "next": "<cursor>" | null}`.
-#[derive(Debug, Serialize)]
+/// A page of conversations, the most recently active first.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ConversationPageOut<T> {
     conversations: Vec<T>,
+    /// Pass it as `before` for the next page; `null` on the last page. Opaque.
     #[serde(serialize_with = "display_or_null")]
+    #[schema(value_type = Option<String>, required = true, examples("1795586834123_2"))]
     next: Option<ConversationCursor>,
 }
 
@@ -158,10 +250,14 @@ impl<'a, T> ConversationPageOut<T> {
     }
 }
 
-/// A page of messages: `{"messages": [...], "next": <message id> | null}`.
-#[derive(Debug, Serialize)]
+/// A page of a conversation's messages, oldest first within the page; the first page
+/// holds the latest.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MessagePage)]
 pub(crate) struct MessagePageOut<'a> {
     messages: Vec<MessageOut<'a>>,
+    /// Pass it as `before` for the page of older messages; `null` on the last page.
+    #[schema(required = true, minimum = 1)]
     next: Option<i64>,
 }
 
@@ -186,4 +282,59 @@ fn display_or_null<S: Serializer>(
 
 fn rfc3339<S: Serializer>(timestamp: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(timestamp)
+}
+
+/// What `GET /api/conversations` answers, for the OpenAPI document: the seed's whole
+/// list without a query, a page with `limit`, `before` or `include`. The handler
+/// writes one of the three shapes directly; `anyOf`, since an empty page fits both
+/// page shapes.
+pub(crate) struct ConversationListing;
+
+/// The names the two page shapes go by in the document (a generic schema has one name
+/// for all its instances).
+const PAGE: &str = "ConversationPage";
+const PAGE_WITH_MESSAGES: &str = "ConversationPageWithMessages";
+
+impl PartialSchema for ConversationListing {
+    fn schema() -> RefOr<Schema> {
+        let whole = ArrayBuilder::new()
+            .items(Ref::from_schema_name(
+                ConversationWithMessagesOut::name().into_owned(),
+            ))
+            .description(Some(
+                "Without `limit`, `before` and `include`: every conversation, with its messages.",
+            ));
+        AnyOfBuilder::new()
+            .item(whole)
+            .item(described(PAGE, "With `limit` or `before`."))
+            .item(described(PAGE_WITH_MESSAGES, "With `include=messages`."))
+            .into()
+    }
+}
+
+/// A reference to the schema `name`, saying when it applies.
+fn described(name: &str, description: &str) -> Ref {
+    let mut reference = Ref::from_schema_name(name);
+    description.clone_into(&mut reference.description);
+    reference
+}
+
+impl ToSchema for ConversationListing {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            ConversationWithMessagesOut::name().into_owned(),
+            ConversationWithMessagesOut::schema(),
+        ));
+        <ConversationWithMessagesOut<'_> as ToSchema>::schemas(schemas);
+        schemas.push((
+            PAGE.to_owned(),
+            ConversationPageOut::<ConversationOut<'_>>::schema(),
+        ));
+        <ConversationPageOut<ConversationOut<'_>> as ToSchema>::schemas(schemas);
+        schemas.push((
+            PAGE_WITH_MESSAGES.to_owned(),
+            ConversationPageOut::<ConversationWithMessagesOut<'_>>::schema(),
+        ));
+        <ConversationPageOut<ConversationWithMessagesOut<'_>> as ToSchema>::schemas(schemas);
+    }
 }

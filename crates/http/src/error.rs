@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use chatbot_domain::BoxError;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 /// The kinds of error the API reports, each with its status and `code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of their statuses.
+    pub const ALL: [Self; 13] = [
+        Self::BadRequest,
+        Self::ValidationFailed,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::RateLimited,
+        Self::Internal,
+        Self::BotUnavailable,
+        Self::Unavailable,
+    ];
+
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
@@ -117,12 +136,24 @@ impl ErrorKind {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    as = Error,
+    examples(json!({"error": "Conversation not found.", "code": "not_found"}))
+)]
 pub struct ErrorBody<'a> {
     /// A sentence a UI can show.
     pub error: &'a str,
-    /// The [`ErrorKind::code`].
+    /// What went wrong, for programs: stable, snake_case (`ErrorKind::code`).
+    #[schema(schema_with = error_codes)]
     pub code: &'static str,
+}
+
+/// The schema of `code`: one of the codes of [`ErrorKind::ALL`].
+fn error_codes() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ErrorKind::ALL.map(ErrorKind::code)))
 }
 
 /// An error response. Internal causes go to the log, never to the client.
@@ -235,5 +266,35 @@ pub(crate) fn sentence(text: &impl fmt::Display) -> String {
     match chars.next() {
         Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_kind_once() {
+        // Exhaustive: a new kind fails to compile here until it has a place in `ALL`.
+        fn place(kind: ErrorKind) -> usize {
+            match kind {
+                ErrorKind::BadRequest => 0,
+                ErrorKind::ValidationFailed => 1,
+                ErrorKind::Unauthorized => 2,
+                ErrorKind::Forbidden => 3,
+                ErrorKind::NotFound => 4,
+                ErrorKind::MethodNotAllowed => 5,
+                ErrorKind::Conflict => 6,
+                ErrorKind::PayloadTooLarge => 7,
+                ErrorKind::UnsupportedMediaType => 8,
+                ErrorKind::RateLimited => 9,
+                ErrorKind::Internal => 10,
+                ErrorKind::BotUnavailable => 11,
+                ErrorKind::Unavailable => 12,
+            }
+        }
+        for (index, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(place(kind), index, "{kind:?}");
+        }
     }
 }

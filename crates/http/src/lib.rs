@@ -17,7 +17,7 @@ use actix_web::http::{Method, header};
 use actix_web::{App, Error, middleware, web};
 use chatbot_domain::SystemClock;
 use chatbot_domain::ports::{
-    Bot, ConversationRepository, MessageRepository, PasswordHasher, SessionRepository,
+    Bot, ConversationRepository, MessageRepository, PasswordHasher, SessionRepository, StoreProbe,
     UserRepository,
 };
 use chatbot_domain::services::{AccountService, ChatService};
@@ -27,7 +27,9 @@ mod dto;
 mod error;
 mod json;
 mod list_cache;
+pub mod openapi;
 mod rate_limit;
+mod request_log;
 mod respond;
 mod routes;
 mod session;
@@ -45,6 +47,7 @@ pub trait Adapters: 'static {
         + ConversationRepository
         + MessageRepository
         + SessionRepository
+        + StoreProbe
         + Clone
         + 'static;
     /// How passwords are hashed.
@@ -59,6 +62,7 @@ pub struct AppState<A: Adapters> {
     accounts: AccountService<A::Store, A::Hasher, SystemClock>,
     chat: ChatService<A::Store, A::Store, A::Bot, SystemClock>,
     lists: ListCache,
+    store: A::Store,
     max_message_chars: usize,
 }
 
@@ -68,8 +72,9 @@ impl<A: Adapters> AppState<A> {
     pub fn new(store: A::Store, hasher: A::Hasher, bot: A::Bot, max_message_chars: usize) -> Self {
         Self {
             accounts: AccountService::new(store.clone(), hasher, SystemClock),
-            chat: ChatService::new(store.clone(), store, bot, SystemClock),
+            chat: ChatService::new(store.clone(), store.clone(), bot, SystemClock),
             lists: ListCache::default(),
+            store,
             max_message_chars,
         }
     }
@@ -140,6 +145,7 @@ pub fn app<A: Adapters>(
         .wrap(cors(&config.allowed_origins))
         .wrap(middleware::from_fn(respond::json_errors))
         .wrap(security_headers())
+        .wrap(middleware::from_fn(request_log::log_requests))
         .service(web::scope("/api").configure(|api| routes::configure::<A>(api, config)))
         .default_service(web::to(respond::not_found))
 }

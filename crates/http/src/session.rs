@@ -10,11 +10,12 @@ use actix_session::storage::{
     LoadError, SaveError, SessionKey, SessionStore, UpdateError, generate_session_key,
 };
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chatbot_domain::ports::SessionRepository;
 use chatbot_domain::{SessionRecord, StorageError, Timestamp, UserId};
 
 use crate::error::{ApiError, ErrorKind};
+use crate::request_log::ActingUser;
 
 /// The session entry holding the logged-in user's id.
 pub(crate) const USER_ID: &str = "user_id";
@@ -172,8 +173,12 @@ impl FromRequest for CurrentUser {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let user = request.get_session().get::<i64>(USER_ID).ok().flatten();
+        let user = user.map(UserId::new);
+        if let Some(id) = user {
+            request.extensions_mut().insert(ActingUser(id));
+        }
         ready(
-            user.map(|id| Self(UserId::new(id)))
+            user.map(Self)
                 .ok_or_else(|| ApiError::of_kind(ErrorKind::Unauthorized)),
         )
     }

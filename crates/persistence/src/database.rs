@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use chatbot_domain::ports::StoreProbe;
 use chatbot_domain::{BoxError, StorageError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -10,6 +12,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::DatabaseUrl;
 use crate::connection::{AnyConnection, Manager};
 use crate::writer::Writer;
+
+/// The database answers when a trivial query succeeds, within at most the pool's
+/// connection timeout.
+#[async_trait]
+impl StoreProbe for Database {
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|connection| {
+            use diesel::connection::SimpleConnection;
+            connection.batch_execute("SELECT 1")
+        })
+        .await
+    }
+}
 
 /// How the connection pool behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,19 +154,6 @@ impl Database {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// Whether the database answers a trivial query, waiting at most the pool's
-    /// connection timeout.
-    ///
-    /// # Errors
-    /// [`StorageError::Unavailable`] when it does not.
-    pub async fn ping(&self) -> Result<(), StorageError> {
-        self.run(|connection| {
-            use diesel::connection::SimpleConnection;
-            connection.batch_execute("SELECT 1")
-        })
-        .await
     }
 
     /// Runs `work` on a pooled connection on the blocking thread pool.

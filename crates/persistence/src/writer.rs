@@ -211,7 +211,9 @@ mod tests {
         let mut writes = Vec::new();
         for &sql in sqls {
             let queued = writer.clone();
-            writes.push(tokio::spawn(async move { queued.run(execute(sql), wait).await }));
+            writes.push(tokio::spawn(
+                async move { queued.run(execute(sql), wait).await },
+            ));
             while writer_queue_len(&writer) < writes.len() {
                 tokio::task::yield_now().await;
             }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chatbot_domain::ports::StoreProbe;
 use chatbot_persistence::{Backend, ConnectError, Database, DatabaseUrl, PoolOptions};
 
 #[tokio::test]

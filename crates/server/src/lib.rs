@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use actix_web::cookie::Key;
 use actix_web::dev::Server;
+use actix_web::rt::signal::unix::{SignalKind, signal};
 use actix_web::{HttpServer, web};
 use chatbot_bot::SimulatedBot;
 use chatbot_domain::Timestamp;
@@ -54,6 +55,9 @@ pub enum StartError {
     /// The session secret is missing or too short.
     #[error("{0}")]
     Secret(String),
+    /// The handlers that stop the server on SIGTERM and SIGINT cannot be installed.
+    #[error("cannot handle SIGTERM and SIGINT: {0}")]
+    Signals(#[source] std::io::Error),
     /// The address cannot be listened on.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -208,8 +212,9 @@ impl Application {
         TcpListener::bind(&address).map_err(|source| StartError::Listen { address, source })
     }
 
-    /// Serves the API on `listener` until SIGINT or SIGTERM, then finishes the
-    /// requests in flight; meanwhile deletes expired sessions and forgets idle
+    /// Serves the API on `listener` until the returned server is stopped (see
+    /// [`stop_on_signals`]), then gives the requests in flight
+    /// `server.shutdown_timeout_seconds` to finish; meanwhile deletes expired sessions and forgets idle
     /// clients' rate-limit state in the background.
     /// Must run inside an actix system.
     ///
@@ -223,12 +228,49 @@ impl Application {
             purge_every,
         ));
         let workers = self.settings.server.workers;
-        let mut server = HttpServer::new(move || self.app()).listen(listener)?;
+        let grace = self.settings.server.shutdown_timeout_seconds;
+        let mut server = HttpServer::new(move || self.app())
+            .listen(listener)?
+            .shutdown_timeout(grace)
+            // actix would stop abruptly on SIGINT: `stop_on_signals` does it gracefully.
+            .disable_signals();
         if let Some(workers) = workers {
             server = server.workers(workers);
         }
         Ok(server.run())
     }
+
+    /// How long requests in flight may take to finish once the server stops.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.settings.server.shutdown_timeout_seconds)
+    }
+}
+
+/// Stops `server` gracefully on SIGTERM or SIGINT: it stops accepting connections and
+/// gives the requests in flight its shutdown timeout to finish. Must run inside the
+/// actix system that runs the server.
+///
+/// # Errors
+/// When a signal handler cannot be installed.
+pub fn stop_on_signals(server: &Server, grace: Duration) -> std::io::Result<()> {
+    for (kind, name) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ] {
+        let mut received = signal(kind)?;
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            if received.recv().await.is_some() {
+                tracing::info!(
+                    signal = name,
+                    grace_seconds = grace.as_secs(),
+                    "stopping: no new connections; finishing the requests in flight"
+                );
+                handle.stop(true).await;
+            }
+        });
+    }
+    Ok(())
 }
 
 async fn purge_expired_sessions(database: Database, limiters: RateLimiters, every: Duration) {

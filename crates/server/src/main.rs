@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use chatbot_server::{Application, Settings, StartError, open_database};
+use chatbot_server::settings::{LogFormat, LogSettings};
+use chatbot_server::{Application, Settings, StartError, open_database, stop_on_signals};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), StartError> {
     let settings = Settings::load()?;
-    init_logging(&settings.log.level);
+    init_logging(&settings.log);
     match command {
         Command::Serve => serve(settings),
         Command::Migrate => {
@@ -98,6 +99,7 @@ fn run(command: Command) -> Result<(), StartError> {
 
 fn serve(settings: Settings) -> Result<(), StartError> {
     let application = Application::build(settings)?;
+    let grace = application.shutdown_timeout();
     let listener = application.listen()?;
     let address = listener
         .local_addr()
@@ -109,10 +111,13 @@ fn serve(settings: Settings) -> Result<(), StartError> {
                 address: address.clone(),
                 source,
             })?;
+        stop_on_signals(&server, grace).map_err(StartError::Signals)?;
         tracing::info!(%address, "serving the chatbot API on http://{address}/api");
         server
             .await
-            .map_err(|source| StartError::Listen { address, source })
+            .map_err(|source| StartError::Listen { address, source })?;
+        tracing::info!("stopped");
+        Ok(())
     })
 }
 
@@ -125,12 +130,23 @@ fn report(what: &str, migrations: &[String]) {
     }
 }
 
-fn init_logging(level: &str) {
-    // `level` was checked with the settings; RUST_LOG, when set, wins.
+fn init_logging(log: &LogSettings) {
+    // `log.level` was checked with the settings; RUST_LOG, when set, wins.
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
+        .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match log.format {
+        LogFormat::Text => logs.init(),
+        // Fields at the top level and the request's span (its id) on every line, so a
+        // log pipeline can filter on them without unpacking.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// `error: cause: cause's cause`, on one line (drivers' messages may span several).

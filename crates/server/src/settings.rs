@@ -76,6 +76,9 @@ pub struct ServerSettings {
     /// `server.workers`: request threads; one per core when unset.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// `server.shutdown_timeout_seconds`: how long, after SIGTERM or Ctrl-C, requests
+    /// in flight may take to finish before their connections are closed.
+    pub shutdown_timeout_seconds: u64,
 }
 
 /// `[database]`
@@ -165,6 +168,18 @@ pub struct LogSettings {
     /// `log.level`: a tracing filter such as `info` or `chatbot=debug`; `RUST_LOG`
     /// overrides it.
     pub level: String,
+    /// `log.format`: lines for people, or JSON objects for a log pipeline.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event: development's default.
+    Text,
+    /// One JSON object per line: production's default.
+    Json,
 }
 
 /// The configuration cannot be used.

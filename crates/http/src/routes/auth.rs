@@ -1,15 +1,27 @@
 //! Connection test, signup, login and logout.
 
 use actix_session::Session;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chatbot_domain::{Password, PasswordAttempt, Username};
 
 use crate::dto::{CredentialsBody, LoginOut, Notice};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
+use crate::request_log::ActingUser;
 use crate::session::USER_ID;
 use crate::{Adapters, AppState};
 
+/// The seed's connection test.
+#[utoipa::path(
+    method(get, head),
+    path = "/api/test",
+    tag = "operations",
+    summary = "Check that the server is running",
+    responses(
+        (status = 200, description = "The server is running.", body = Notice,
+            example = json!({"message": "Server is running"})),
+    ),
+)]
 pub(super) async fn test() -> HttpResponse {
     HttpResponse::Ok().json(Notice {
         message: "Server is running",
@@ -17,6 +29,26 @@ pub(super) async fn test() -> HttpResponse {
 }
 
 /// Registers a user; does not log them in.
+#[utoipa::path(
+    post,
+    path = "/api/signup",
+    tag = "auth",
+    summary = "Create an account",
+    description = "Creates an account; it does not log in (log in next). Rate limited per \
+        client address, together with login.",
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "The account exists.", body = Notice,
+            example = json!({"message": "User created successfully"})),
+        (status = 400, description = "`validation_failed`: the username or the password breaks \
+            a rule; the sentence says which and why.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the username is taken (letter case aside).",
+            body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many signups and logins from this \
+            address.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 pub(super) async fn sign_up<A: Adapters>(
     state: web::Data<AppState<A>>,
     Json(body): Json<CredentialsBody>,
@@ -30,7 +62,29 @@ pub(super) async fn sign_up<A: Adapters>(
 }
 
 /// Checks the credentials and starts a session under a new key.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "auth",
+    summary = "Log in",
+    description = "Starts a session: the answer sets the session cookie (`HttpOnly`, \
+        `SameSite=Lax`), under a new key at every login. Rate limited per client address, \
+        together with signup.",
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Logged in; `Set-Cookie` carries the session cookie.",
+            body = LoginOut,
+            headers(("Set-Cookie" = String, description = "The session cookie.")),
+            example = json!({"message": "Login successful", "user": {"id": 1, "username": "alice"}})),
+        (status = 401, description = "`unauthorized`: wrong username or password (one answer \
+            for both).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many signups and logins from this \
+            address.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 pub(super) async fn log_in<A: Adapters>(
+    request: HttpRequest,
     state: web::Data<AppState<A>>,
     session: Session,
     Json(body): Json<CredentialsBody>,
@@ -40,6 +94,7 @@ pub(super) async fn log_in<A: Adapters>(
         .accounts
         .verify_credentials(&body.username, &attempt)
         .await?;
+    request.extensions_mut().insert(ActingUser(user.id));
     // A new key at login: a key planted before login is worthless after it.
     session.renew();
     session
@@ -52,6 +107,19 @@ pub(super) async fn log_in<A: Adapters>(
 }
 
 /// Ends the session, if any: it is deleted from the store and its cookie cleared.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/logout",
+    tag = "auth",
+    summary = "Log out",
+    description = "Ends the session the cookie names, if any: it is deleted on the server and \
+        the cookie cleared. Also answers 200 without a session.",
+    security((), ("session" = [])),
+    responses(
+        (status = 200, description = "Logged out (or was not logged in).", body = Notice,
+            example = json!({"message": "Logged out successfully"})),
+    ),
+)]
 pub(super) async fn log_out(session: Session) -> HttpResponse {
     session.purge();
     HttpResponse::Ok().json(Notice {

@@ -10,15 +10,38 @@ use chatbot_domain::{
 use serde::de::DeserializeOwned;
 
 use crate::dto::{
-    ConversationOut, ConversationPageOut, ConversationPageQuery, ConversationWithMessagesOut,
-    MessageBody, MessageOut, MessagePageOut, MessagePageQuery, NewConversationBody, RenameBody,
+    ConversationListing, ConversationOut, ConversationPageOut, ConversationPageQuery,
+    ConversationWithMessagesOut, MessageBody, MessageOut, MessagePageOut, MessagePageQuery,
+    NewConversationBody, RenameBody,
 };
-use crate::error::{ApiError, ErrorKind};
+use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::session::CurrentUser;
 use crate::{Adapters, AppState};
 
 /// The seed's whole list without a query; a page with `limit`, `before` or `include`.
+#[utoipa::path(
+    method(get, head),
+    path = "/api/conversations",
+    operation_id = "list_conversations",
+    tag = "conversations",
+    summary = "List your conversations",
+    description = "Without a query (other parameters than these are ignored): the seed's list \
+        of every conversation with every message, most recently active first (a new message \
+        makes its conversation the most recent), messages oldest first.\n\n\
+        With any of `limit`, `before` or `include`: one page, most recently active first, \
+        and `next` to pass back as `before` for the following page (`null` on the last). \
+        Paging costs the same however long the history is, and skips or repeats nothing \
+        when conversations move meanwhile.",
+    params(ConversationPageQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The list, or a page of it.", body = ConversationListing),
+        (status = 400, description = "`validation_failed`: `limit`, `before` or `include` is \
+            not valid; the sentence names it. `bad_request`: the query string cannot be read.",
+            body = ErrorBody),
+    ),
+)]
 pub(super) async fn list<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,
@@ -96,6 +119,27 @@ fn estimated_json_len(conversations: &[ConversationWithMessages]) -> usize {
 }
 
 /// A page of a conversation's messages, the latest first unless `before` says where.
+#[utoipa::path(
+    method(get, head),
+    path = "/api/conversations/{id}/messages",
+    tag = "conversations",
+    summary = "Page through a conversation's messages",
+    description = "The first page holds the latest messages; `next` walks back through the \
+        history, as a chat window scrolls up. Messages are oldest first within a page.",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The conversation's id."),
+        MessagePageQuery,
+    ),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "A page of messages.", body = MessagePageOut),
+        (status = 400, description = "`validation_failed`: `limit` or `before` is not valid; \
+            the sentence names it. `bad_request`: the query string cannot be read.",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation of yours (also for \
+            another user's, and for ids that are not positive integers).", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list_messages<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,
@@ -134,6 +178,25 @@ where
     Ok(raw.map(str::parse).transpose()?)
 }
 
+/// Starts a conversation.
+#[utoipa::path(
+    post,
+    path = "/api/conversations",
+    operation_id = "create_conversation",
+    tag = "conversations",
+    summary = "Start a conversation",
+    request_body(
+        content = Option<NewConversationBody>,
+        description = "May be left out (an empty body), for a conversation called \
+            \"New conversation\".",
+    ),
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The new conversation.", body = ConversationOut),
+        (status = 400, description = "`validation_failed`: the name breaks a rule; the \
+            sentence says which.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn create<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,
@@ -147,6 +210,24 @@ pub(super) async fn create<A: Adapters>(
     Ok(HttpResponse::Created().json(ConversationOut::from(&conversation)))
 }
 
+/// Renames a conversation.
+#[utoipa::path(
+    put,
+    path = "/api/conversations/{id}",
+    operation_id = "rename_conversation",
+    tag = "conversations",
+    summary = "Rename a conversation",
+    params(("id" = i64, Path, minimum = 1, description = "The conversation's id.")),
+    request_body = RenameBody,
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The renamed conversation.", body = ConversationOut),
+        (status = 400, description = "`validation_failed`: the name breaks a rule; the \
+            sentence says which.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation of yours (also for \
+            another user's, and for ids that are not positive integers).", body = ErrorBody),
+    ),
+)]
 pub(super) async fn rename<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,
@@ -159,6 +240,21 @@ pub(super) async fn rename<A: Adapters>(
     Ok(HttpResponse::Ok().json(ConversationOut::from(&conversation)))
 }
 
+/// Deletes a conversation and its messages.
+#[utoipa::path(
+    delete,
+    path = "/api/conversations/{id}",
+    operation_id = "delete_conversation",
+    tag = "conversations",
+    summary = "Delete a conversation and its messages",
+    params(("id" = i64, Path, minimum = 1, description = "The conversation's id.")),
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "Deleted; no body."),
+        (status = 404, description = "`not_found`: no such conversation of yours (also for \
+            another user's, and for ids that are not positive integers).", body = ErrorBody),
+    ),
+)]
 pub(super) async fn delete<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,
@@ -169,6 +265,30 @@ pub(super) async fn delete<A: Adapters>(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Stores the user's message, asks the bot, stores its reply.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/messages",
+    tag = "conversations",
+    summary = "Send a message and get the bot's reply",
+    description = "Stores the message, then asks the bot and stores its reply; if the bot \
+        fails, the user's message stays. Rate limited per user.",
+    params(("id" = i64, Path, minimum = 1, description = "The conversation's id.")),
+    request_body = MessageBody,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "The user's message and the bot's reply, in that order.",
+            body = [MessageOut]),
+        (status = 400, description = "`validation_failed`: the text breaks a rule; the \
+            sentence says which.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation of yours (also for \
+            another user's, and for ids that are not positive integers).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many messages from this user.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 502, description = "`bot_unavailable`: the bot did not reply; the user's \
+            message is stored.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn send_message<A: Adapters>(
     state: web::Data<AppState<A>>,
     CurrentUser(user): CurrentUser,

@@ -1,7 +1,10 @@
 //! The API's routes under `/api`.
 
-mod auth;
-mod conversations;
+// Visible to the crate for `openapi`, which lists the handlers' `#[utoipa::path]`s.
+pub(crate) mod auth;
+pub(crate) mod conversations;
+pub(crate) mod docs;
+pub(crate) mod health;
 
 use actix_governor::Governor;
 use actix_web::middleware::Condition;
@@ -15,47 +18,60 @@ pub(crate) fn configure<A: Adapters>(api: &mut web::ServiceConfig, config: &Http
     let limited = config.rate_limits_enabled;
     let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
     let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
-    api.service(
-        resource("/test")
-            .route(web::get().to(auth::test))
-            .route(web::head().to(auth::test)),
-    )
-    .service(
-        resource("/signup")
-            .wrap(per_address())
-            .route(web::post().to(auth::sign_up::<A>)),
-    )
-    .service(
-        resource("/login")
-            .wrap(per_address())
-            .route(web::post().to(auth::log_in::<A>)),
-    )
-    .service(
-        resource("/logout")
-            .route(web::get().to(auth::log_out))
-            .route(web::post().to(auth::log_out)),
-    )
-    .service(
-        resource("/conversations")
-            .route(web::get().to(conversations::list::<A>))
-            .route(web::head().to(conversations::list::<A>))
-            .route(web::post().to(conversations::create::<A>)),
-    )
-    .service(
-        resource("/conversations/{id}")
-            .route(web::put().to(conversations::rename::<A>))
-            .route(web::delete().to(conversations::delete::<A>)),
-    )
-    .service(
-        resource("/conversations/{id}/messages")
-            .route(web::get().to(conversations::list_messages::<A>))
-            .route(web::head().to(conversations::list_messages::<A>))
-            .route(
-                web::post()
-                    .to(conversations::send_message::<A>)
-                    .wrap(per_user),
-            ),
-    );
+    let documents = web::Data::new(docs::Documents::new(&config.cookie_name));
+    api.service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/ready").route(web::get().to(health::ready::<A>)))
+        .service(
+            resource("/openapi.json")
+                .app_data(documents.clone())
+                .route(web::get().to(docs::json)),
+        )
+        .service(
+            resource("/docs")
+                .app_data(documents)
+                .route(web::get().to(docs::page)),
+        )
+        .service(
+            resource("/test")
+                .route(web::get().to(auth::test))
+                .route(web::head().to(auth::test)),
+        )
+        .service(
+            resource("/signup")
+                .wrap(per_address())
+                .route(web::post().to(auth::sign_up::<A>)),
+        )
+        .service(
+            resource("/login")
+                .wrap(per_address())
+                .route(web::post().to(auth::log_in::<A>)),
+        )
+        .service(
+            resource("/logout")
+                .route(web::get().to(auth::log_out))
+                .route(web::post().to(auth::log_out)),
+        )
+        .service(
+            resource("/conversations")
+                .route(web::get().to(conversations::list::<A>))
+                .route(web::head().to(conversations::list::<A>))
+                .route(web::post().to(conversations::create::<A>)),
+        )
+        .service(
+            resource("/conversations/{id}")
+                .route(web::put().to(conversations::rename::<A>))
+                .route(web::delete().to(conversations::delete::<A>)),
+        )
+        .service(
+            resource("/conversations/{id}/messages")
+                .route(web::get().to(conversations::list_messages::<A>))
+                .route(web::head().to(conversations::list_messages::<A>))
+                .route(
+                    web::post()
+                        .to(conversations::send_message::<A>)
+                        .wrap(per_user),
+                ),
+        );
 }
 
 fn resource(path: &str) -> actix_web::Resource {

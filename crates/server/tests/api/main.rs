@@ -7,6 +7,8 @@ mod conversations;
 mod cors;
 mod csrf;
 mod errors;
+mod health;
+mod openapi;
 mod pages;
 mod security;
 mod sessions;

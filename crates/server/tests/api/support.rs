@@ -56,11 +56,7 @@ impl Server {
 
     /// A client with no session yet.
     pub fn client(&self) -> Client {
-        Client {
-            base: self.base.clone(),
-            cookie: None,
-            http: awc::Client::default(),
-        }
+        Client::new(&self.base)
     }
 
     /// Stops accepting, finishes what is in flight, and waits for the workers.
@@ -104,6 +100,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the server at `base` (`http://host:port`), with no session yet.
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            cookie: None,
+            http: awc::Client::default(),
+        }
+    }
+
     pub async fn get(&mut self, path: &str) -> Reply {
         self.send(awc::http::Method::GET, path, None, &[]).await
     }

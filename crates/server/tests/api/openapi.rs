@@ -1,0 +1,487 @@
+//! The OpenAPI document at `/api/openapi.json`: valid OpenAPI 3.1, and true to what the
+//! server serves.
+//!
+//! The document is validated offline against the OpenAPI Initiative's JSON Schemas for
+//! OpenAPI 3.1, vendored in `openapi-schemas/` (Apache License 2.0; copied unchanged
+//! from the `openapi-spec-validator` and `openapi-schema-validator` wheels on PyPI, see
+//! the README there).
+
+use std::collections::BTreeSet;
+
+use awc::http::Method;
+use awc::http::header::{CONTENT_TYPE, COOKIE};
+use serde_json::{Map, Value, json};
+
+use crate::support::{Client, Server, api_tests, settings};
+
+const OAS_SCHEMA: &str = include_str!("openapi-schemas/oas-3.1-schema.json");
+const OAS_DIALECT: &str = include_str!("openapi-schemas/oas-3.1-dialect-base.json");
+const OAS_META: &str = include_str!("openapi-schemas/oas-3.1-meta-base.json");
+
+/// Where the API's routes are registered (under the `/api` scope).
+const ROUTES_SOURCE: &str = include_str!("../../../http/src/routes/mod.rs");
+
+/// The methods an OpenAPI path item can hold: all that the server is probed with.
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Every error code of SPEC §2, plus the bot's.
+const SPEC_CODES: [&str; 13] = [
+    "bad_request",
+    "validation_failed",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "internal",
+    "bot_unavailable",
+    "unavailable",
+];
+
+/// Paths a route could plausibly be added under without being documented; each must be
+/// a 404 for every method unless the document lists it (`{id}` gets a real id).
+const CANDIDATE_PATHS: [&str; 24] = [
+    "/",
+    "/api",
+    "/api/",
+    "/api/test/",
+    "/api/conversations/",
+    "/api/conversations/{id}/",
+    "/api/conversations/{id}/messages/{id}",
+    "/api/conversations/{id}/title",
+    "/api/messages",
+    "/api/messages/{id}",
+    "/api/users",
+    "/api/users/{id}",
+    "/api/me",
+    "/api/session",
+    "/api/sessions",
+    "/api/openapi.yaml",
+    "/api/openapi",
+    "/api/docs/",
+    "/api/swagger-ui",
+    "/api/metrics",
+    "/metrics",
+    "/health",
+    "/openapi.json",
+    "/docs",
+];
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+/// A validator of whole OpenAPI 3.1 documents that also checks every Schema Object
+/// against the OpenAPI 3.1 dialect: the published `schema-base` (`schema.json` with its
+/// `$dynamicRef: #meta` bound to the dialect), built here from the vendored files.
+fn openapi_validator() -> jsonschema::Validator {
+    let schema_base = json!({
+        "$id": "https://spec.openapis.org/oas/3.1/schema-base/2022-10-07",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": "https://spec.openapis.org/oas/3.1/schema/2022-10-07",
+        "properties": {"jsonSchemaDialect": {"$ref": "#/$defs/dialect"}},
+        "$defs": {
+            "dialect": {"const": "https://spec.openapis.org/oas/3.1/dialect/base"},
+            "schema": {
+                "$dynamicAnchor": "meta",
+                "$ref": "https://spec.openapis.org/oas/3.1/dialect/base",
+                "properties": {"$schema": {"$ref": "#/$defs/dialect"}}
+            }
+        }
+    });
+    let resources = [OAS_SCHEMA, OAS_DIALECT, OAS_META].map(parse);
+    let mut registry = jsonschema::Registry::new();
+    for resource in resources {
+        let id = resource["$id"].as_str().unwrap().to_owned();
+        registry = registry.add(id, resource).unwrap();
+    }
+    let registry = registry.prepare().unwrap();
+    jsonschema::options()
+        .offline()
+        .with_registry(&registry)
+        .should_validate_formats(true)
+        .build(&schema_base)
+        .unwrap()
+}
+
+fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    validator
+        .iter_errors(instance)
+        .map(|error| format!("{} at {}", error, error.instance_path()))
+        .collect()
+}
+
+/// Every operation of `document`: (path, method, operation).
+fn operations(document: &Value) -> Vec<(String, String, Value)> {
+    let mut found = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if let Some(operation) = item.get(method) {
+                found.push((path.clone(), method.to_owned(), operation.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The schema `reference` (`#/components/schemas/X`) points to.
+fn resolve<'d>(document: &'d Value, reference: &str) -> &'d Value {
+    let name = reference.strip_prefix("#/components/schemas/").unwrap();
+    &document["components"]["schemas"][name]
+}
+
+/// Whether `operation` needs the session cookie (an empty alternative makes it optional).
+fn requires_login(operation: &Value) -> bool {
+    operation["security"]
+        .as_array()
+        .is_some_and(|alternatives| !alternatives.is_empty() && !alternatives.contains(&json!({})))
+}
+
+api_tests! {
+    async fn the_document_is_valid_openapi_3_1_and_documents_every_error(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let reply = server.client().get("/api/openapi.json").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let document = reply.body;
+        assert_eq!(document, serde_json::to_value(chatbot_http::openapi::openapi()).unwrap());
+
+        let validator = openapi_validator();
+        assert_eq!(errors(&validator, &document), Vec::<String>::new());
+        // The validator is not vacuous: it sees into operations and into schemas.
+        for (pointer, wrong) in [
+            ("/info", json!(null)),
+            ("/paths/~1api~1test/get/responses", json!("ok")),
+            ("/paths/~1api~1conversations/get/parameters/0/in", json!("body")),
+            ("/components/schemas/Error/type", json!(12)),
+            ("/components/schemas/Error/required", json!("error")),
+            ("/components/securitySchemes/session/in", json!("body")),
+        ] {
+            let mut broken = document.clone();
+            *broken.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = wrong;
+            assert!(!errors(&validator, &broken).is_empty(), "{pointer} should be invalid");
+        }
+
+        assert!(document["openapi"].as_str().unwrap().starts_with("3.1"), "{}", document["openapi"]);
+        let scheme = &document["components"]["securitySchemes"]["session"];
+        assert_eq!(
+            (&scheme["type"], &scheme["in"], &scheme["name"]),
+            (&json!("apiKey"), &json!("cookie"), &json!("session")),
+        );
+        let codes = &document["components"]["schemas"]["Error"]["properties"]["code"]["enum"];
+        let codes: BTreeSet<&str> = codes.as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        assert_eq!(codes, BTreeSet::from(SPEC_CODES));
+
+        let error_content = json!({"$ref": "#/components/schemas/Error"});
+        for (path, method, operation) in operations(&document) {
+            let responses = operation["responses"].as_object().unwrap();
+            let at = format!("{method} {path}");
+            let mut expected = vec!["500", "503"];
+            if requires_login(&operation) {
+                expected.push("401");
+            }
+            if path.contains("{id}") {
+                expected.push("404");
+            }
+            if matches!(method.as_str(), "post" | "put" | "patch" | "delete") {
+                expected.push("403");
+            }
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415"]);
+                let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+                let body = resolve(&document, schema["$ref"].as_str().unwrap());
+                assert!(body["examples"][0].is_object(), "{at}: the body has an example");
+            }
+            for status in expected {
+                assert!(responses.contains_key(status), "{at} documents {status}");
+            }
+            assert!(responses.keys().any(|s| s.starts_with('2')), "{at} documents its success");
+            for (status, response) in responses {
+                let content = &response["content"];
+                if method == "head" {
+                    assert!(content.is_null(), "{at} {status}: HEAD answers carry no body");
+                } else if status.as_str() >= "400" {
+                    assert_eq!(content["application/json"]["schema"], error_content, "{at} {status}");
+                    assert!(!response["description"].as_str().unwrap().is_empty());
+                }
+            }
+        }
+
+        // The pages of SPEC's pagination issue.
+        let names = |path: &str| -> Vec<(String, String)> {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap().to_owned(), p["in"].as_str().unwrap().to_owned()))
+                .collect()
+        };
+        let query = |name: &str| (name.to_owned(), "query".to_owned());
+        let id = ("id".to_owned(), "path".to_owned());
+        assert_eq!(names("/api/conversations"), [query("limit"), query("before"), query("include")]);
+        assert_eq!(names("/api/conversations/{id}/messages"), [id, query("limit"), query("before")]);
+        let listing = &document["paths"]["/api/conversations"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let listing = resolve(&document, listing["$ref"].as_str().unwrap());
+        assert_eq!(listing["anyOf"].as_array().unwrap().len(), 3, "the list and both page shapes");
+
+        server.stop().await;
+    }
+
+    async fn the_document_names_the_configured_cookie_and_has_a_page(db) {
+        let server = Server::start(settings(&db, &[("CHATBOT__SESSION__COOKIE_NAME", "sid")])).await;
+        let mut client = server.client();
+        let document = client.get("/api/openapi.json").await.body;
+        assert_eq!(document["components"]["securitySchemes"]["session"]["name"], "sid");
+        client.sign_up_and_log_in("alice").await;
+        assert!(client.cookie.as_deref().unwrap().starts_with("sid="), "{:?}", client.cookie);
+
+        let http = awc::Client::default();
+        let mut page = http.get(format!("{}/api/docs", server.base)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers().get(CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
+        assert_eq!(page.headers().get("x-frame-options").unwrap(), "DENY");
+        let html = String::from_utf8(page.body().limit(1 << 20).await.unwrap().to_vec()).unwrap();
+        assert!(html.contains("<script"), "{html}");
+        assert!(html.contains("\"title\":\"Chatbot API\""), "the page embeds the document");
+        server.stop().await;
+    }
+
+    async fn every_route_served_is_documented_and_every_documented_route_is_served(db) {
+        // Three checks, none of which trusts a list written by hand:
+        //
+        // 1. The paths registered in crates/http/src/routes/mod.rs (every
+        //    `resource("...")` there, under the `/api` scope) are exactly the documented
+        //    paths: a route added without documentation fails here, before any request.
+        // 2. Every (path, method) pair of the document, with a real conversation's id
+        //    in `{id}` and the documented example as the body, is answered with neither
+        //    404 nor 405, with a status the document lists for it, and with a body its
+        //    schema accepts (the list and page variants of the listings too).
+        // 3. Every other method on a documented path is a 405, and every method on a
+        //    set of plausible undocumented paths is a 404: the router serves nothing
+        //    the document does not list. The server tells served from unserved itself:
+        //    unknown paths are 404 `not_found` and known paths with another method are
+        //    405 `method_not_allowed` (tests/api/errors.rs).
+        let server = Server::start(settings(&db, &[])).await;
+        let document = server.client().get("/api/openapi.json").await.body;
+        let documented: BTreeSet<String> = document["paths"].as_object().unwrap().keys().cloned().collect();
+
+        let registered: BTreeSet<String> = ROUTES_SOURCE
+            .split("resource(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('"'))
+            .map(|(path, _)| format!("/api{path}"))
+            .collect();
+        assert!(registered.len() >= 10, "the routes are registered as expected: {registered:?}");
+        assert_eq!(registered, documented, "registered routes vs the document");
+
+        let mut prober = server.client();
+        prober.sign_up_and_log_in("prober").await;
+        let mut failures = Vec::new();
+        let mut probes = 0;
+        let paths = documented.iter().map(String::as_str).chain(CANDIDATE_PATHS);
+        for path in paths.collect::<BTreeSet<_>>() {
+            for method in METHODS {
+                let operation = document["paths"][path].get(method);
+                let mut queries = vec![String::new()];
+                if let Some(parameters) = operation.and_then(|o| o["parameters"].as_array()) {
+                    let named = |name: &str| parameters.iter().any(|p| p["name"] == name && p["in"] == "query");
+                    if named("limit") {
+                        queries.push("?limit=1".to_owned());
+                    }
+                    if named("include") {
+                        queries.push("?limit=1&include=messages".to_owned());
+                    }
+                }
+                for query in queries {
+                    probes += 1;
+                    let outcome = probe(&server, &mut prober, &document, path, method, &query).await;
+                    if let Err(failure) = outcome {
+                        failures.push(failure);
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} of {probes} probes failed:\n{}", failures.len(), failures.join("\n"));
+        server.stop().await;
+    }
+}
+
+/// Sends `method` to `path` (+ `query`) as the prober, and checks the answer against
+/// the document.
+async fn probe(
+    server: &Server,
+    prober: &mut Client,
+    document: &Value,
+    path: &str,
+    method: &str,
+    query: &str,
+) -> Result<(), String> {
+    // The probe of logout ends the prober's session: start another.
+    if prober.get("/api/conversations?limit=1").await.status == 401 {
+        prober.cookie = None;
+        let login = json!({"username": "prober", "password": "correct horse"});
+        assert_eq!(prober.post("/api/login", login).await.status, 200);
+    }
+    let mut concrete = path.to_owned();
+    if path.contains("{id}") {
+        // A conversation of the prober's own, with a message, made for this probe
+        // alone (the probe may delete it).
+        let id = prober.create_conversation("probed").await;
+        let reply = prober
+            .post(
+                &format!("/api/conversations/{id}/messages"),
+                json!({"text": "hello"}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        concrete = path.replace("{id}", &id.to_string());
+    }
+    let operation = document["paths"]
+        .get(path)
+        .and_then(|item| item.get(method));
+    let body = match operation {
+        Some(operation) => example_body(document, operation),
+        None => Some(json!({})),
+    };
+    let at = format!("{} {concrete}{query}", method.to_uppercase());
+
+    let http = awc::Client::default();
+    let method_ = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut request = http.request(method_, format!("{}{concrete}{query}", server.base));
+    if let Some(cookie) = &prober.cookie {
+        request = request.insert_header((COOKIE, cookie.clone()));
+    }
+    let mut response = match &body {
+        Some(body) if !matches!(method, "get" | "head" | "delete" | "options" | "trace") => {
+            request
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .send_body(body.to_string())
+                .await
+        }
+        _ => request.send().await,
+    }
+    .map_err(|error| format!("{at}: no answer: {error}"))?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = response
+        .body()
+        .limit(10 << 20)
+        .await
+        .map_err(|e| format!("{at}: {e}"))?;
+    let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let code = json
+        .as_ref()
+        .and_then(|j| j["code"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+
+    let documented_path = document["paths"].get(path).is_some();
+    let Some(operation) = operation else {
+        // Not documented: the router must not serve it.
+        let expected = if documented_path {
+            (405, "method_not_allowed")
+        } else {
+            (404, "not_found")
+        };
+        let fits = status == expected.0 && (method == "head" || code == expected.1);
+        return if fits {
+            Ok(())
+        } else {
+            Err(format!(
+                "{at}: undocumented, yet answered {status} {code:?} (expected {expected:?})"
+            ))
+        };
+    };
+    if status == 404 || status == 405 {
+        return Err(format!("{at}: documented, yet answered {status} {code:?}"));
+    }
+    let Some(response) = operation["responses"].get(status.to_string()) else {
+        return Err(format!(
+            "{at}: answered {status}, which the document does not list"
+        ));
+    };
+    let Some(content) = response["content"].as_object() else {
+        return if bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{at}: {status} documents no body, yet has one"))
+        };
+    };
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    let Some(documented) = content.get(media_type) else {
+        return Err(format!(
+            "{at}: {status} answered {content_type:?}, documented {:?}",
+            content.keys()
+        ));
+    };
+    if media_type != "application/json" {
+        return Ok(());
+    }
+    let Some(json) = json else {
+        return Err(format!("{at}: {status} is not JSON"));
+    };
+    let validator = response_validator(document, &documented["schema"]);
+    let problems = errors(&validator, &json);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{at}: {status} does not fit its schema: {problems:?}\n  {json}"
+        ))
+    }
+}
+
+/// The first example of the operation's request body schema, if it has a body.
+fn example_body(document: &Value, operation: &Value) -> Option<Value> {
+    let schema = operation.get("requestBody")?["content"]["application/json"]["schema"].clone();
+    let schema = match schema["$ref"].as_str() {
+        Some(reference) => resolve(document, reference),
+        None => &schema,
+    };
+    schema["examples"].get(0).cloned()
+}
+
+/// A JSON Schema validator for a response `schema` of the document: the document's
+/// component schemas become `$defs`, where the references find them.
+fn response_validator(document: &Value, schema: &Value) -> jsonschema::Validator {
+    fn rebase(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::String(reference)) = object.get_mut("$ref") {
+                    if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+                        *reference = format!("#/$defs/{name}");
+                    }
+                }
+                object.values_mut().for_each(rebase);
+            }
+            Value::Array(items) => items.iter_mut().for_each(rebase),
+            _ => {}
+        }
+    }
+    let mut defs = document["components"]["schemas"].clone();
+    let mut schema = schema.clone();
+    rebase(&mut defs);
+    rebase(&mut schema);
+    let mut root = Map::new();
+    root.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    root.insert("$defs".into(), defs);
+    root.insert("allOf".into(), json!([schema]));
+    jsonschema::options()
+        .offline()
+        .should_validate_formats(true)
+        .build(&Value::Object(root))
+        .unwrap()
+}

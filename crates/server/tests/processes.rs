@@ -1,0 +1,307 @@
+//! The `chatbot` binary as operators run it: a process of its own, stopped by signals,
+//! logging JSON lines, and several of them sharing one database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "api/support.rs"]
+#[allow(dead_code, unused_macros, unused_imports)]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use chatbot_persistence::testing::TestDb;
+use serde_json::{Value, json};
+use support::{Client, SECRET};
+
+/// A `chatbot serve` process on a free port; killed if a test leaves it running.
+struct Chatbot {
+    child: Child,
+    address: String,
+    /// The JSON log lines it has written so far.
+    logs: Arc<Mutex<Vec<Value>>>,
+    _folder: tempfile::TempDir,
+}
+
+impl Chatbot {
+    /// Starts the binary on `db` in the production profile (JSON logs), with
+    /// `overrides` on top of the test environment, and waits until it serves.
+    fn start(db: &TestDb, overrides: &[(&str, &str)]) -> Self {
+        // A folder without config/, so the binary runs on its embedded configuration.
+        let folder = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chatbot"));
+        command
+            .current_dir(folder.path())
+            .env_clear()
+            .envs([
+                ("APP_ENV", "production"),
+                ("DATABASE_URL", db.url()),
+                ("SECRET_KEY", SECRET),
+                ("HOST", "127.0.0.1"),
+                ("PORT", "0"),
+                ("CHATBOT__AUTH__BCRYPT_COST", "4"),
+                ("CHATBOT__SERVER__WORKERS", "1"),
+                ("CHATBOT__RATE_LIMIT__ENABLED", "false"),
+                // Plain HTTP in tests: the cookie must come back over it.
+                ("CHATBOT__SESSION__COOKIE_SECURE", "false"),
+            ])
+            .envs(overrides.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (serving, address) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn({
+            let logs = Arc::clone(&logs);
+            move || {
+                for line in BufReader::new(stdout).lines() {
+                    let line = line.unwrap();
+                    let entry: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|_| panic!("a log line that is not JSON: {line}"));
+                    if let Some(address) = entry["address"].as_str() {
+                        let _ = serving.send(address.to_owned());
+                    }
+                    logs.lock().unwrap().push(entry);
+                }
+            }
+        });
+        let address = address
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server says where it serves");
+        Self {
+            child,
+            address,
+            logs,
+            _folder: folder,
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&format!("http://{}", self.address))
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the process.
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits up to `limit` for the process to end.
+    fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "still running after {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the port takes new connections.
+    fn accepts(&self) -> bool {
+        TcpStream::connect(&self.address).is_ok()
+    }
+
+    /// The log lines that pass `filter`.
+    fn logged(&self, filter: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| filter(line))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Chatbot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to `limit` for `condition`.
+async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Starts a signup that hashes at `cost` (a second or more from cost 14), lets it get
+/// under way, then sends `signal`.
+async fn signal_during_a_slow_signup(
+    server: &Chatbot,
+    signal: &str,
+) -> actix_web::rt::task::JoinHandle<support::Reply> {
+    let mut client = server.client();
+    let signup = actix_web::rt::spawn(async move {
+        client
+            .post(
+                "/api/signup",
+                json!({"username": "slow", "password": "correct horse"}),
+            )
+            .await
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(700)).await;
+    assert!(!signup.is_finished(), "the signup should still be hashing");
+    server.signal(signal);
+    signup
+}
+
+async fn a_signal_lets_the_request_in_flight_finish(signal: &str) {
+    let db = TestDb::sqlite();
+    let mut server = Chatbot::start(&db, &[("CHATBOT__AUTH__BCRYPT_COST", "15")]);
+    let signup = signal_during_a_slow_signup(&server, signal).await;
+
+    assert!(
+        eventually(Duration::from_secs(5), || !server.accepts()).await,
+        "new connections are refused once stopping"
+    );
+    let reply = signup.await.unwrap();
+    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(reply.body, json!({"message": "User created successfully"}));
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
+    let status = server.exit_within(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(server.logged(|line| line["message"] == "stopped").len(), 1);
+}
+
+#[actix_web::test]
+async fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
+    a_signal_lets_the_request_in_flight_finish("TERM").await;
+}
+
+#[actix_web::test]
+async fn ctrl_c_is_as_graceful_as_sigterm() {
+    a_signal_lets_the_request_in_flight_finish("INT").await;
+}
+
+#[actix_web::test]
+async fn the_shutdown_timeout_bounds_the_wait_for_requests_in_flight() {
+    let db = TestDb::sqlite();
+    // Cost 18 hashes for a quarter of a minute or more: far past the timeout.
+    let mut server = Chatbot::start(
+        &db,
+        &[
+            ("CHATBOT__AUTH__BCRYPT_COST", "18"),
+            ("CHATBOT__SERVER__SHUTDOWN_TIMEOUT_SECONDS", "1"),
+        ],
+    );
+    let stopping = Instant::now();
+    let _signup = signal_during_a_slow_signup(&server, "TERM").await;
+    let status = server.exit_within(Duration::from_secs(12));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(12),
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 0);
+}
+
+#[actix_web::test]
+async fn every_request_is_logged_once_with_its_route_status_user_and_id() {
+    let db = TestDb::sqlite();
+    let server = Chatbot::start(&db, &[]);
+    let mut alice = server.client();
+    let user = alice.sign_up_and_log_in("alice").await;
+    let conversation = alice.create_conversation("logged").await;
+    let path = format!("/api/conversations/{conversation}/messages");
+    let given = alice
+        .send(
+            awc::http::Method::GET,
+            &path,
+            None,
+            &[("X-Request-Id", "trace-42.a:b")],
+        )
+        .await;
+    assert_eq!(given.status, 200);
+    assert_eq!(given.header("x-request-id"), Some("trace-42.a:b"));
+    let made = alice.get("/api/nowhere").await;
+    let made_id = made.header("x-request-id").unwrap().to_owned();
+    assert_eq!(made_id.len(), 32, "{made_id}");
+    let forged = alice
+        .send(
+            awc::http::Method::GET,
+            "/api/test",
+            None,
+            &[("X-Request-Id", "a\"}{\"status\":1")],
+        )
+        .await;
+    assert_ne!(forged.header("x-request-id"), Some("a\"}{\"status\":1"));
+
+    // Signup, login, create, list, 404, forged: six requests, six lines, which the
+    // reader thread may not have collected yet.
+    let request_lines = || server.logged(|line| line["route"].is_string()).len();
+    assert!(eventually(Duration::from_secs(5), || request_lines() >= 6).await);
+    let requests = |id: &str| {
+        let id = id.to_owned();
+        server.logged(move |line| line["span"]["id"] == id.as_str() && line["route"].is_string())
+    };
+    let lines = requests("trace-42.a:b");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["route"], "/api/conversations/{id}/messages");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["user"], user);
+    assert!(line["latency_ms"].as_f64().unwrap() >= 0.0, "{line}");
+    let unknown = requests(&made_id);
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert_eq!(unknown[0]["status"], 404);
+    assert_eq!(unknown[0]["route"], "(no route)");
+    assert!(unknown[0]["user"].is_null(), "no user was asked for");
+    assert_eq!(request_lines(), 6);
+}
+
+#[actix_web::test]
+async fn two_instances_on_one_database_share_sessions_and_data() {
+    let Some(db) = TestDb::postgres() else { return };
+    let one = Chatbot::start(&db, &[]);
+    let two = Chatbot::start(&db, &[]);
+    let credentials = json!({"username": "roamer", "password": "correct horse"});
+
+    let mut on_one = one.client();
+    assert_eq!(
+        on_one.post("/api/signup", credentials.clone()).await.status,
+        201
+    );
+    let mut on_two = two.client();
+    let login = on_two.post("/api/login", credentials).await;
+    assert_eq!(login.status, 200, "{login:?}");
+    // The cookie the second instance set works on the first.
+    on_one.cookie.clone_from(&on_two.cookie);
+    let created = on_one
+        .post("/api/conversations", json!({"name": "shared"}))
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let listed = on_two.get("/api/conversations").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body[0]["name"], "shared");
+
+    assert_eq!(on_one.get("/api/logout").await.status, 200);
+    // The second instance holds the same cookie, whose session has ended everywhere.
+    on_two
+        .get("/api/conversations")
+        .await
+        .assert_error(401, "unauthorized");
+    on_one
+        .get("/api/conversations")
+        .await
+        .assert_error(401, "unauthorized");
+}
