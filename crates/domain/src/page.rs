@@ -70,6 +70,11 @@ pub struct ConversationCursor {
 }
 
 impl ConversationCursor {
+    /// Most digits of the milliseconds of a cursor's text form (up to the year 33658).
+    pub const MAX_MILLIS_DIGITS: usize = 15;
+    /// Most digits of the id of a cursor's text form (every 18-digit id fits an `i64`).
+    pub const MAX_ID_DIGITS: usize = 18;
+
     /// The position just after `conversation`.
     pub fn after(conversation: &Conversation) -> Self {
         Self {
@@ -88,14 +93,19 @@ impl fmt::Display for ConversationCursor {
 impl FromStr for ConversationCursor {
     type Err = ValidationError;
 
-    /// Reads a cursor from its [`Display`](fmt::Display) form.
+    /// Reads a cursor from its [`Display`](fmt::Display) form, and only that:
+    /// milliseconds of 1 to 15 digits, `_`, an id of 1 to 18 digits, neither with a
+    /// sign or a leading zero (the pattern `^(0|[1-9][0-9]{0,14})_[1-9][0-9]{0,17}$`).
+    /// Every cursor of an instant from 1970 to [`Timestamp::max`] reads back.
     ///
     /// ```
     /// use chatbot_domain::ConversationCursor;
     /// let cursor: ConversationCursor = "1795586834123_42".parse().unwrap();
     /// assert_eq!(cursor.id.get(), 42);
     /// assert_eq!(cursor.to_string(), "1795586834123_42");
-    /// assert!("42".parse::<ConversationCursor>().is_err());
+    /// for malformed in ["42", "+1795586834123_42", "1795586834123_042", "-5_1", "1_0"] {
+    ///     assert!(malformed.parse::<ConversationCursor>().is_err(), "{malformed}");
+    /// }
     /// ```
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let malformed = ValidationError::new(
@@ -104,7 +114,16 @@ impl FromStr for ConversationCursor {
                 expected: "the `next` value of a previous page",
             },
         );
+        // Plain decimal digits without a leading zero, as `Display` writes them.
+        let canonical = |digits: &str, max: usize| {
+            (1..=max).contains(&digits.len())
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+        };
         let (millis, id) = raw.split_once('_').ok_or(malformed)?;
+        if !canonical(millis, Self::MAX_MILLIS_DIGITS) || !canonical(id, Self::MAX_ID_DIGITS) {
+            return Err(malformed);
+        }
         let updated_at = millis
             .parse()
             .ok()
@@ -253,11 +272,35 @@ mod tests {
     #[test]
     fn conversation_cursors_round_trip_and_refuse_junk() {
         let cursor = ConversationCursor {
-            updated_at: Timestamp::from_unix_millis(-5).unwrap(),
+            updated_at: Timestamp::from_unix_millis(5).unwrap(),
             id: ConversationId::new(9),
         };
         assert_eq!(cursor.to_string().parse::<ConversationCursor>(), Ok(cursor));
-        for bad in ["", "_", "1_", "_1", "1_0", "1_-2", "x_1", "1_1_1", "1.5_1"] {
+        let latest = ConversationCursor {
+            updated_at: Timestamp::max(),
+            id: ConversationId::new(999_999_999_999_999_999),
+        };
+        assert_eq!(latest.to_string().parse::<ConversationCursor>(), Ok(latest));
+        for bad in [
+            "",
+            "_",
+            "1_",
+            "_1",
+            "1_0",
+            "1_-2",
+            "x_1",
+            "1_1_1",
+            "1.5_1",
+            "-5_9",
+            "+5_9",
+            "05_9",
+            "5_09",
+            "5_+9",
+            " 5_9",
+            "5_9 ",
+            "1000000000000000_1",
+            "1_1000000000000000000",
+        ] {
             let error = bad.parse::<ConversationCursor>().unwrap_err();
             assert_eq!(error.field, Field::Before, "{bad:?}");
         }

@@ -138,10 +138,18 @@ impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.expose().to_owned();
         let cost = self.cost;
-        // `Password` is at most 72 bytes; the non-truncating call makes sure of it.
-        self.run(move || bcrypt::non_truncating_hash(password, cost))
-            .await
-            .map(PasswordHash::new)
+        // bcrypt reads 72 bytes of key: the password and its NUL terminator while they
+        // fit. A password of exactly 72 bytes is read whole, only the terminator left
+        // out, yet `non_truncating_hash` refuses it as truncated; so the length is
+        // checked here (`Password` makes sure of it already) and the plain call hashes.
+        self.run(move || {
+            if password.len() > Password::MAX_BYTES {
+                return Err(bcrypt::BcryptError::Truncation(password.len()));
+            }
+            bcrypt::hash(password, cost)
+        })
+        .await
+        .map(PasswordHash::new)
     }
 
     async fn verify(
@@ -182,6 +190,23 @@ mod tests {
         assert!(!hasher.verify(&wrong, &hash).await.unwrap());
         let over_long = PasswordAttempt::new("x".repeat(100));
         assert!(!hasher.verify(&over_long, &hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn passwords_of_exactly_72_bytes_are_hashed_whole() {
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1).unwrap();
+        for longest in ["x".repeat(72), format!("{}{}", "é".repeat(35), "xy")] {
+            assert_eq!(longest.len(), Password::MAX_BYTES);
+            let password = Password::parse(&longest).unwrap();
+            let hash = hasher.hash(&password).await.unwrap();
+            assert!(hasher.verify(&password.into(), &hash).await.unwrap());
+            // Every one of the 72 bytes counts: change the last, and it does not match.
+            let mut other = longest.clone();
+            other.pop();
+            other.push('z');
+            let other = PasswordAttempt::new(other);
+            assert!(!hasher.verify(&other, &hash).await.unwrap());
+        }
     }
 
     #[tokio::test]

@@ -13,20 +13,37 @@ use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema,
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-/// A username and a password. Signup checks them against the rules below; login
-/// answers 401 to any pair that does not match an account, whatever its shape.
+/// A username and a password to log in with: any pair that does not match an account,
+/// whatever its shape, is a 401, so that an account made under older rules can still
+/// log in.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(
     as = Credentials,
     examples(json!({"username": "alice", "password": "correct horse"}))
 )]
 pub(crate) struct CredentialsBody {
+    /// The name the account was made with (letter case aside).
+    pub(crate) username: String,
+    #[schema(format = Password)]
+    pub(crate) password: String,
+}
+
+/// A new account's username and password, which must follow the rules below (400
+/// `validation_failed` otherwise).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    as = NewAccount,
+    examples(json!({"username": "alice", "password": "correct horse"}))
+)]
+pub(crate) struct SignUpBody {
     /// 3 to 32 characters of `A-Z a-z 0-9 _ . -`, kept as typed; two names differing
     /// only in letter case are the same account.
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{3,32}$", min_length = 3, max_length = 32)]
     pub(crate) username: String,
     /// At least 8 characters, and at most 72 bytes of UTF-8 (bcrypt's limit: longer is
-    /// refused, never truncated).
-    #[schema(format = Password)]
+    /// refused, never truncated), so at most 72 characters, and fewer where some take
+    /// more than one byte. Not trimmed.
+    #[schema(format = Password, min_length = 8, max_length = 72)]
     pub(crate) password: String,
 }
 
@@ -34,8 +51,12 @@ pub(crate) struct CredentialsBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = NewConversation, examples(json!({"name": "Trip to Oslo"})))]
 pub(crate) struct NewConversationBody {
-    /// Trimmed, then 1 to 100 characters without control characters.
+    /// Trimmed (of Unicode white space), then 1 to 100 characters without control
+    /// characters; the pattern says exactly that.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,98}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub(crate) name: Option<String>,
 }
 
@@ -43,7 +64,11 @@ pub(crate) struct NewConversationBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = RenameConversation, examples(json!({"name": "Norway"})))]
 pub(crate) struct RenameBody {
-    /// Trimmed, then 1 to 100 characters without control characters.
+    /// Trimmed (of Unicode white space), then 1 to 100 characters without control
+    /// characters; the pattern says exactly that.
+    #[schema(
+        pattern = r"^[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,98}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub(crate) name: String,
 }
 
@@ -54,8 +79,14 @@ pub(crate) struct RenameBody {
     examples(json!({"text": "Where should I go hiking in Norway?"}))
 )]
 pub(crate) struct MessageBody {
-    /// Trimmed, then 1 to 16,000 characters (the server's `limits.max_message_chars`),
-    /// without NUL characters.
+    /// Trimmed (of Unicode white space), then 1 to 16,000 characters (the server's
+    /// `limits.max_message_chars`), without NUL characters: the pattern says "not blank,
+    /// no NUL".
+    #[schema(
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
+        min_length = 1,
+        max_length = 16000
+    )]
     pub(crate) text: String,
 }
 
@@ -70,7 +101,11 @@ pub(crate) struct ConversationPageQuery {
     pub(crate) limit: Option<String>,
     /// Where the page starts: the `next` of the page before, passed back unchanged. The
     /// first page leaves it out.
-    #[param(value_type = Option<String>, example = "1795586834123_2")]
+    #[param(
+        value_type = Option<String>,
+        pattern = r"^(0|[1-9][0-9]{0,14})_[1-9][0-9]{0,17}$",
+        example = "1795586834123_2"
+    )]
     pub(crate) before: Option<String>,
     /// `messages` adds each conversation's messages, oldest first.
     #[param(schema_with = include_messages)]

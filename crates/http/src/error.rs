@@ -25,6 +25,8 @@ pub enum ErrorKind {
     NotFound,
     /// 405: known path, wrong method.
     MethodNotAllowed,
+    /// 408: the request body did not arrive in time.
+    RequestTimeout,
     /// 409: username taken.
     Conflict,
     /// 413: body over the limit.
@@ -43,13 +45,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order of their statuses.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::BadRequest,
         Self::ValidationFailed,
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::RequestTimeout,
         Self::Conflict,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -67,6 +70,7 @@ impl ErrorKind {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -86,6 +90,7 @@ impl ErrorKind {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -104,6 +109,7 @@ impl ErrorKind {
             Self::Forbidden => "This request is not allowed.",
             Self::NotFound => "Not found.",
             Self::MethodNotAllowed => "This method is not allowed on this path.",
+            Self::RequestTimeout => "The request body did not arrive in time.",
             Self::Conflict => "This conflicts with existing data.",
             Self::PayloadTooLarge => "The request body is too large.",
             Self::UnsupportedMediaType => {
@@ -123,6 +129,7 @@ impl ErrorKind {
             StatusCode::FORBIDDEN => Self::Forbidden,
             StatusCode::NOT_FOUND => Self::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
             StatusCode::CONFLICT => Self::Conflict,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
@@ -284,13 +291,14 @@ mod tests {
                 ErrorKind::Forbidden => 3,
                 ErrorKind::NotFound => 4,
                 ErrorKind::MethodNotAllowed => 5,
-                ErrorKind::Conflict => 6,
-                ErrorKind::PayloadTooLarge => 7,
-                ErrorKind::UnsupportedMediaType => 8,
-                ErrorKind::RateLimited => 9,
-                ErrorKind::Internal => 10,
-                ErrorKind::BotUnavailable => 11,
-                ErrorKind::Unavailable => 12,
+                ErrorKind::RequestTimeout => 6,
+                ErrorKind::Conflict => 7,
+                ErrorKind::PayloadTooLarge => 8,
+                ErrorKind::UnsupportedMediaType => 9,
+                ErrorKind::RateLimited => 10,
+                ErrorKind::Internal => 11,
+                ErrorKind::BotUnavailable => 12,
+                ErrorKind::Unavailable => 13,
             }
         }
         for (index, kind) in ErrorKind::ALL.into_iter().enumerate() {

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -13,13 +14,25 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::{ApiError, ErrorKind, sentence};
 
+/// How long a request body may take to arrive once the handler asks for it (app data;
+/// [`BodyTimeout::DEFAULT`] when there is none). actix bounds the time to the end of
+/// the request's head, never the body's: without this a client that sends a head with
+/// `Content-Length` and never the body would hold its connection for ever.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyTimeout(pub(crate) Duration);
+
+impl BodyTimeout {
+    const DEFAULT: Duration = Duration::from_secs(15);
+}
+
 /// A JSON request body decoded into `T`.
 ///
 /// An empty body reads as `{}`, so a request without a body gets "field is required"
 /// errors, and a body whose fields are all optional may be left out. A body that is
 /// present must be sent as JSON (`application/json` or `…+json`): 415 otherwise.
-/// Bodies over the configured limit get 413; malformed JSON and missing or mistyped
-/// fields get 400 with a sentence naming the field.
+/// Bodies over the configured limit get 413; bodies that do not arrive within the
+/// [`BodyTimeout`] get 408; malformed JSON and missing or mistyped fields get 400 with
+/// a sentence naming the field.
 #[derive(Debug)]
 pub struct Json<T>(pub T);
 
@@ -29,15 +42,21 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let declared_json = is_json(request);
+        let deadline = request
+            .app_data::<BodyTimeout>()
+            .map_or(BodyTimeout::DEFAULT, |timeout| timeout.0);
         let body = Bytes::from_request(request, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|error| {
-                if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::of_kind(ErrorKind::PayloadTooLarge)
-                } else {
-                    ApiError::new(ErrorKind::BadRequest, "The request body could not be read.")
-                }
-            })?;
+            let body = actix_web::rt::time::timeout(deadline, body)
+                .await
+                .map_err(|_| ApiError::of_kind(ErrorKind::RequestTimeout))?
+                .map_err(|error| {
+                    if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::of_kind(ErrorKind::PayloadTooLarge)
+                    } else {
+                        ApiError::new(ErrorKind::BadRequest, "The request body could not be read.")
+                    }
+                })?;
             if body.is_empty() {
                 return decode(b"{}").map(Json);
             }

@@ -96,6 +96,8 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive once its head has: then 408.
+    pub body_timeout: Duration,
     /// The rate limiters; build them once, so every worker shares them.
     pub rate_limiters: RateLimiters,
     /// Whether the rate limits apply.
@@ -111,6 +113,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_timeout", &self.body_timeout)
             .field("rate_limits_enabled", &self.rate_limits_enabled)
             .finish_non_exhaustive()
     }
@@ -137,6 +140,7 @@ pub fn app<A: Adapters>(
             config.allowed_origins.clone(),
         )))
         .app_data(web::PayloadConfig::new(config.max_body_bytes))
+        .app_data(json::BodyTimeout(config.body_timeout))
         .app_data(web::PathConfig::default().error_handler(|_, _| {
             ApiError::new(ErrorKind::NotFound, "Conversation not found.").into()
         }))

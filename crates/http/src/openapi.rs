@@ -152,7 +152,7 @@ impl Modify for OptionalBodies {
 
 /// Adds to each operation the errors that the middleware and extractors it goes through
 /// answer with, so that no handler has to repeat them: the JSON body extractor (400,
-/// 413, 415), the logged-in user extractor (401), the CSRF check on writes (403), and
+/// 408, 413, 415), the logged-in user extractor (401), the CSRF check on writes (403), and
 /// failures of the database, which every request with a session cookie reads (503),
 /// and of the code (500). An error an operation already documents keeps its words; a
 /// 400 gets the body rules added.
@@ -165,6 +165,12 @@ impl Modify for CommonErrors {
                 let writes = matches!(method, "post" | "put" | "patch" | "delete");
                 if operation.request_body.is_some() {
                     add_bad_body(operation);
+                    add_error(
+                        operation,
+                        ErrorKind::RequestTimeout,
+                        "the body did not arrive whole within the server's limit (15 s by \
+                         default) after the request's headers; the connection is closed.",
+                    );
                     add_error(
                         operation,
                         ErrorKind::PayloadTooLarge,

@@ -7,7 +7,7 @@ use actix_session::storage::{LoadError, SaveError, UpdateError};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
 
@@ -99,10 +99,15 @@ pub(crate) async fn not_found() -> HttpResponse {
     json_error(ErrorKind::NotFound, ErrorKind::NotFound.default_message())
 }
 
-/// 405 for a path the API has, with a method it does not take there.
-pub(crate) async fn method_not_allowed() -> HttpResponse {
-    json_error(
+/// 405 for a path the API has, with a method it does not take there; `Allow` lists the
+/// methods it takes (RFC 9110 §15.5.6).
+pub(crate) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = json_error(
         ErrorKind::MethodNotAllowed,
         ErrorKind::MethodNotAllowed.default_message(),
-    )
+    );
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
 }

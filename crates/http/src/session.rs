@@ -26,7 +26,8 @@ pub(crate) const USER_ID: &str = "user_id";
 ///
 /// A session expires after `idle_timeout` without use. Loading a session renews its
 /// deadline, at most once per a tenth of the timeout (and at least once a minute),
-/// so an active user's requests do not each cost a write.
+/// so an active user's requests do not each cost a write. A renewal that fails is
+/// logged and skipped, so that reads keep working while the database takes no writes.
 #[derive(Debug, Clone)]
 pub struct DatabaseSessionStore<R> {
     sessions: R,
@@ -84,10 +85,16 @@ impl<R: SessionRepository> SessionStore for DatabaseSessionStore<R> {
             - i64::try_from(self.idle_timeout.as_millis()).unwrap_or(i64::MAX);
         let due = i64::try_from(self.renewal_interval().as_millis()).unwrap_or(i64::MAX);
         if now.unix_millis().saturating_sub(renewed_at) >= due {
-            self.sessions
+            // A renewal that fails (the database takes no writes for now: a full disk,
+            // a read-only file) does not fail the request: the session stays valid
+            // until its current deadline, and the next request renews it.
+            if let Err(error) = self
+                .sessions
                 .touch_session(&key, now.saturating_add(self.idle_timeout))
                 .await
-                .map_err(|e| LoadError::Other(e.into()))?;
+            {
+                tracing::warn!(%error, "could not renew a session; it keeps its deadline");
+            }
         }
         match serde_json::from_str(&record.state) {
             Ok(state) => Ok(Some(state)),

@@ -1,7 +1,7 @@
 //! The connection pool, and running blocking diesel work off the async workers.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatbot_domain::ports::StoreProbe;
@@ -162,12 +162,16 @@ impl Database {
         F: FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        // One deadline for both waits, the turn's and the connection's: a request must
+        // not wait twice the timeout while the database is down.
+        let deadline = Instant::now() + self.wait;
         let turn = self.turn().await?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
+            let left = deadline.saturating_duration_since(Instant::now());
             let mut connection = pool
-                .get()
+                .get_timeout(left)
                 .map_err(|e| StorageError::Unavailable(Box::new(e)))?;
             work(&mut connection).map_err(storage_error)
         })

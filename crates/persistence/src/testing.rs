@@ -173,6 +173,37 @@ impl TestDb {
             }
         }
     }
+
+    /// The texts `sql` selects, as column `t`, in the order it gives them, read on a
+    /// connection of its own (e.g. `SELECT integrity_check AS t FROM
+    /// pragma_integrity_check` on SQLite).
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        #[derive(QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            t: String,
+        }
+        let query = diesel::sql_query(sql);
+        let rows = match &self.place {
+            Place::Sqlite { url, .. } => {
+                let mut c =
+                    SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+                query.load::<Text>(&mut c).unwrap()
+            }
+            Place::Postgres { url, .. } => query
+                .load::<Text>(&mut PgConnection::establish(url).unwrap())
+                .unwrap(),
+        };
+        rows.into_iter().map(|row| row.t).collect()
+    }
+
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match &self.place {
+            Place::Sqlite { url, .. } => Some(url.trim_start_matches("sqlite://").into()),
+            Place::Postgres { .. } => None,
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -13,7 +13,20 @@
 //! fails in a way that may have undone the transaction (anything but a unique-key
 //! conflict, which SQLite undoes by itself) rolls the whole batch back: the writes
 //! that ran before it in the batch are told they failed (nothing of them is stored),
-//! and the ones after it run on their own.
+//! and the ones after it run as a batch of their own.
+//!
+//! A write that queued up alone runs in a transaction of the writer's too, so that
+//! its caller always hears of a failed commit: in autocommit mode SQLite commits an
+//! `INSERT … RETURNING` when the statement is reset, after it has handed over its
+//! row, and reports a failed commit (a full disk, an I/O error) only from that reset,
+//! which diesel does not check. Such a write was acknowledged and lost.
+//!
+//! A write refused by the database's surroundings (a read-only file, a full disk, an
+//! I/O error, a lock held too long by another process) closes the thread's
+//! connection, and the next write opens a new one. A connection keeps what it found
+//! when it was opened: SQLite opens a file it may not write read-only, and such a
+//! connection would refuse every write for the life of the process, even once the
+//! file is writable again.
 
 use std::time::Duration;
 
@@ -37,6 +50,8 @@ type Job = Box<dyn FnOnce(Result<&mut AnyConnection, StorageError>) -> Ran + Sen
 struct Ran {
     /// It failed in a way that may have undone the transaction around it.
     fatal: bool,
+    /// It failed because of the database's surroundings rather than its own query.
+    refused: bool,
     /// Tells the caller its own outcome, or, given one, the error that undid it.
     tell: Box<dyn FnOnce(Option<StorageError>) + Send>,
 }
@@ -78,8 +93,8 @@ impl Writer {
                         }
                     }
                     if let Some(connection) = open.as_mut() {
-                        run_batch(connection, batch);
-                        if manager.has_broken(connection) {
+                        let refused = run_batch(connection, batch);
+                        if refused || manager.has_broken(connection) {
                             open = None;
                         }
                     }
@@ -105,6 +120,7 @@ impl Writer {
             );
             Ran {
                 fatal,
+                refused: matches!(result, Err(StorageError::Unavailable(_))),
                 tell: Box::new(move |undone| {
                     // The caller may have gone meanwhile; the write stands all the same.
                     let _ = done.send(match undone {
@@ -126,13 +142,10 @@ impl Writer {
 }
 
 /// Runs `batch` with one commit, and tells each write's caller once it is settled.
-fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) {
-    if batch.len() == 1 {
-        for job in batch {
-            (job(Ok(&mut *connection)).tell)(None);
-        }
-        return;
-    }
+/// Returns whether the database refused a write or the commit (see the module's
+/// docs), so that the connection is better replaced.
+fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) -> bool {
+    let mut refused = false;
     let mut ran: Vec<Ran> = Vec::with_capacity(batch.len());
     let mut jobs = batch.into_iter();
     let committed = connection.transaction::<_, diesel::result::Error, _>(|connection| {
@@ -147,7 +160,9 @@ fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) {
         Ok(())
     });
     match committed {
-        Ok(()) => ran.into_iter().for_each(|write| (write.tell)(None)),
+        Ok(()) => ran
+            .into_iter()
+            .for_each(|write| settle(write, None, &mut refused)),
         Err(error) => {
             let failed = if ran.last().is_some_and(|last| last.fatal) {
                 ran.pop()
@@ -159,16 +174,42 @@ fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) {
                     Some(_) => "another write of its batch failed, which undid it".to_owned(),
                     None => format!("its batch of writes could not be committed: {error}"),
                 };
-                (write.tell)(Some(StorageError::Unavailable(undone.into())));
+                settle(
+                    write,
+                    Some(StorageError::Unavailable(undone.into())),
+                    &mut refused,
+                );
             }
+            let rest: Vec<Job> = jobs.collect();
             if let Some(failed) = failed {
-                (failed.tell)(None);
-            }
-            for job in jobs {
-                (job(Ok(&mut *connection)).tell)(None);
+                settle(failed, None, &mut refused);
+                // The writes after the one that failed: a batch of their own.
+                if !rest.is_empty() {
+                    refused |= run_batch(connection, rest);
+                }
+            } else {
+                // The commit failed, or the transaction could not even begin (then
+                // none of the writes ran).
+                refused = true;
+                for job in rest {
+                    let unavailable = format!("no transaction could be begun: {error}");
+                    settle(
+                        job(Err(StorageError::Unavailable(unavailable.into()))),
+                        None,
+                        &mut refused,
+                    );
+                }
             }
         }
     }
+    refused
+}
+
+/// Tells `write`'s caller its outcome (or `undone`), noting in `refused` whether the
+/// database refused it.
+fn settle(write: Ran, undone: Option<StorageError>, refused: &mut bool) {
+    *refused |= write.refused;
+    (write.tell)(undone);
 }
 
 #[cfg(test)]
@@ -244,6 +285,92 @@ mod tests {
     struct Value {
         #[diesel(sql_type = diesel::sql_types::Text)]
         n: String,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_write_whose_commit_fails_is_told_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer =
+            Writer::start(Manager::new(DatabaseUrl::Sqlite(dir.path().join("w.db")))).unwrap();
+        let wait = Duration::from_secs(5);
+        writer
+            .run(execute("CREATE TABLE p (id INTEGER PRIMARY KEY)"), wait)
+            .await
+            .unwrap();
+        // SQLite checks a deferred foreign key when the transaction commits.
+        writer
+            .run(
+                execute(
+                    "CREATE TABLE t (v TEXT PRIMARY KEY, \
+                     p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)",
+                ),
+                wait,
+            )
+            .await
+            .unwrap();
+        // Alone in the queue, and with RETURNING: on its own, SQLite would hand over
+        // the row, then fail to commit where diesel does not look.
+        let inserted = writer
+            .run(
+                |connection| {
+                    diesel::sql_query("INSERT INTO t (v, p) VALUES ('orphan', 99) RETURNING v AS n")
+                        .get_result::<Value>(connection)
+                },
+                wait,
+            )
+            .await;
+        assert!(
+            inserted.is_err(),
+            "told it was stored: {:?}",
+            inserted.map(|v| v.n)
+        );
+        let stored = writer
+            .run(
+                |connection| diesel::sql_query("SELECT v AS n FROM t").load::<Value>(connection),
+                wait,
+            )
+            .await
+            .unwrap();
+        assert!(stored.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_refuses_writes_is_replaced_for_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer =
+            Writer::start(Manager::new(DatabaseUrl::Sqlite(dir.path().join("w.db")))).unwrap();
+        let wait = Duration::from_secs(5);
+        writer
+            .run(execute("CREATE TABLE t (v TEXT PRIMARY KEY)"), wait)
+            .await
+            .unwrap();
+        // The writer's connection stops taking writes, as one that SQLite opened on a
+        // file it could not write does ("attempt to write a readonly database").
+        writer
+            .run(execute("PRAGMA query_only = ON"), wait)
+            .await
+            .unwrap();
+        let refused = writer
+            .run(execute("INSERT INTO t VALUES ('refused')"), wait)
+            .await;
+        assert!(
+            matches!(refused, Err(StorageError::Unavailable(_))),
+            "{refused:?}"
+        );
+        // The next write gets a new connection, which takes it.
+        let taken = writer
+            .run(execute("INSERT INTO t VALUES ('taken')"), wait)
+            .await;
+        assert!(matches!(taken, Ok(1)), "{taken:?}");
+        let stored = writer
+            .run(
+                |connection| diesel::sql_query("SELECT v AS n FROM t").load::<Value>(connection),
+                wait,
+            )
+            .await
+            .unwrap();
+        let stored: Vec<String> = stored.into_iter().map(|v| v.n).collect();
+        assert_eq!(stored, ["taken"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

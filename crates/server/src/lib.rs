@@ -169,6 +169,7 @@ impl Application {
             session_idle_timeout: settings.session_idle_timeout(),
             allowed_origins: settings.cors.allowed_origins.clone(),
             max_body_bytes: settings.limits.max_body_bytes,
+            body_timeout: settings.server.client_body_timeout(),
             rate_limiters,
             rate_limits_enabled: limits.enabled,
         };
@@ -212,7 +213,8 @@ impl Application {
         TcpListener::bind(&address).map_err(|source| StartError::Listen { address, source })
     }
 
-    /// Serves the API on `listener` until the returned server is stopped (see
+    /// Serves the API on `listener`, with the client timeouts, connection limit and
+    /// backlog of `[server]`, until the returned server is stopped (see
     /// [`stop_on_signals`]), then gives the requests in flight
     /// `server.shutdown_timeout_seconds` to finish; meanwhile deletes expired sessions and forgets idle
     /// clients' rate-limit state in the background.
@@ -227,17 +229,26 @@ impl Application {
             self.http.rate_limiters.clone(),
             purge_every,
         ));
-        let workers = self.settings.server.workers;
-        let grace = self.settings.server.shutdown_timeout_seconds;
+        let config = self.settings.server.clone();
+        // `listener` was bound with std's fixed backlog; listening again sets ours
+        // (Linux and the BSDs allow it), which `HttpServer::backlog` cannot once bound.
+        let backlog = i32::try_from(config.backlog).unwrap_or(i32::MAX);
+        socket2::SockRef::from(&listener).listen(backlog)?;
         let mut server = HttpServer::new(move || self.app())
-            .listen(listener)?
-            .shutdown_timeout(grace)
+            // Slow and idle clients: each phase of a connection has a deadline, so none
+            // can hold one for ever (the body's is `client_body_timeout_seconds`, in the
+            // JSON extractor: actix has none of its own).
+            .client_request_timeout(config.client_request_timeout())
+            .client_disconnect_timeout(config.client_disconnect_timeout())
+            .keep_alive(config.keep_alive())
+            .max_connections(config.max_connections)
+            .shutdown_timeout(config.shutdown_timeout_seconds)
             // actix would stop abruptly on SIGINT: `stop_on_signals` does it gracefully.
             .disable_signals();
-        if let Some(workers) = workers {
+        if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        Ok(server.run())
+        Ok(server.listen(listener)?.run())
     }
 
     /// How long requests in flight may take to finish once the server stops.

@@ -79,6 +79,48 @@ pub struct ServerSettings {
     /// `server.shutdown_timeout_seconds`: how long, after SIGTERM or Ctrl-C, requests
     /// in flight may take to finish before their connections are closed.
     pub shutdown_timeout_seconds: u64,
+    /// `server.client_request_timeout_seconds`: how long a new connection has to send
+    /// its first request's head (request line and headers); then 408 and closed. It
+    /// also closes connections that never send a byte.
+    pub client_request_timeout_seconds: u64,
+    /// `server.client_body_timeout_seconds`: how long a request's body may take to
+    /// arrive once its head has; then 408 `request_timeout` and closed.
+    pub client_body_timeout_seconds: u64,
+    /// `server.client_disconnect_timeout_seconds`: how long a connection being closed
+    /// may take to finish (flush the response, and take the client's end of the close)
+    /// before it is dropped.
+    pub client_disconnect_timeout_seconds: u64,
+    /// `server.keep_alive_seconds`: how long an idle connection stays open for the
+    /// next request; 0 closes each connection after its response.
+    pub keep_alive_seconds: u64,
+    /// `server.max_connections`: connections open at once, per worker; beyond it new
+    /// connections wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// `server.backlog`: connections the kernel queues before they are accepted
+    /// (capped by `net.core.somaxconn`).
+    pub backlog: u32,
+}
+
+impl ServerSettings {
+    /// `client_request_timeout_seconds` as a duration.
+    pub fn client_request_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_request_timeout_seconds)
+    }
+
+    /// `client_body_timeout_seconds` as a duration.
+    pub fn client_body_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_body_timeout_seconds)
+    }
+
+    /// `client_disconnect_timeout_seconds` as a duration.
+    pub fn client_disconnect_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_disconnect_timeout_seconds)
+    }
+
+    /// `keep_alive_seconds` as a duration; zero turns keep-alive off.
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_seconds)
+    }
 }
 
 /// `[database]`
@@ -341,6 +383,22 @@ impl Settings {
                 "server.workers",
                 self.server.workers.map_or(1, |w| w as u64),
             ),
+            // Zero would turn these timeouts off: a client could then hold a connection
+            // for ever.
+            (
+                "server.client_request_timeout_seconds",
+                self.server.client_request_timeout_seconds,
+            ),
+            (
+                "server.client_body_timeout_seconds",
+                self.server.client_body_timeout_seconds,
+            ),
+            (
+                "server.client_disconnect_timeout_seconds",
+                self.server.client_disconnect_timeout_seconds,
+            ),
+            ("server.max_connections", self.server.max_connections as u64),
+            ("server.backlog", u64::from(self.server.backlog)),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(SettingsError::OutOfRange(format!(
@@ -390,6 +448,40 @@ mod tests {
         assert_eq!(settings.auth.bcrypt_cost, 12);
         assert_eq!(settings.limits.max_body_bytes, 65_536);
         assert_eq!(settings.profile, Profile::Development);
+    }
+
+    #[test]
+    fn client_timeouts_and_connection_limits_have_production_defaults() {
+        let server = load(&[]).unwrap().server;
+        assert_eq!(server.client_request_timeout(), Duration::from_secs(5));
+        assert_eq!(server.client_body_timeout(), Duration::from_secs(15));
+        assert_eq!(server.client_disconnect_timeout(), Duration::from_secs(1));
+        assert_eq!(server.keep_alive(), Duration::from_secs(75));
+        assert_eq!((server.max_connections, server.backlog), (10_000, 1024));
+        let tuned = load(&[
+            ("CHATBOT__SERVER__CLIENT_BODY_TIMEOUT_SECONDS", "2"),
+            ("CHATBOT__SERVER__KEEP_ALIVE_SECONDS", "0"),
+            ("CHATBOT__SERVER__MAX_CONNECTIONS", "64"),
+        ])
+        .unwrap()
+        .server;
+        assert_eq!(tuned.client_body_timeout(), Duration::from_secs(2));
+        assert_eq!(tuned.keep_alive(), Duration::ZERO, "0 turns keep-alive off");
+        assert_eq!(tuned.max_connections, 64);
+    }
+
+    #[test]
+    fn a_timeout_that_would_never_fire_is_refused() {
+        for key in [
+            "CHATBOT__SERVER__CLIENT_REQUEST_TIMEOUT_SECONDS",
+            "CHATBOT__SERVER__CLIENT_BODY_TIMEOUT_SECONDS",
+            "CHATBOT__SERVER__CLIENT_DISCONNECT_TIMEOUT_SECONDS",
+            "CHATBOT__SERVER__MAX_CONNECTIONS",
+            "CHATBOT__SERVER__BACKLOG",
+        ] {
+            let error = load(&[(key, "0")]).unwrap_err().to_string();
+            assert!(error.contains("must be at least 1"), "{key}: {error}");
+        }
     }
 
     #[test]

@@ -7,139 +7,15 @@
 #[allow(dead_code, unused_macros, unused_imports)]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+#[path = "support/process.rs"]
+#[allow(dead_code)]
+mod process;
+
 use std::time::{Duration, Instant};
 
 use chatbot_persistence::testing::TestDb;
-use serde_json::{Value, json};
-use support::{Client, SECRET};
-
-/// A `chatbot serve` process on a free port; killed if a test leaves it running.
-struct Chatbot {
-    child: Child,
-    address: String,
-    /// The JSON log lines it has written so far.
-    logs: Arc<Mutex<Vec<Value>>>,
-    _folder: tempfile::TempDir,
-}
-
-impl Chatbot {
-    /// Starts the binary on `db` in the production profile (JSON logs), with
-    /// `overrides` on top of the test environment, and waits until it serves.
-    fn start(db: &TestDb, overrides: &[(&str, &str)]) -> Self {
-        // A folder without config/, so the binary runs on its embedded configuration.
-        let folder = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chatbot"));
-        command
-            .current_dir(folder.path())
-            .env_clear()
-            .envs([
-                ("APP_ENV", "production"),
-                ("DATABASE_URL", db.url()),
-                ("SECRET_KEY", SECRET),
-                ("HOST", "127.0.0.1"),
-                ("PORT", "0"),
-                ("CHATBOT__AUTH__BCRYPT_COST", "4"),
-                ("CHATBOT__SERVER__WORKERS", "1"),
-                ("CHATBOT__RATE_LIMIT__ENABLED", "false"),
-                // Plain HTTP in tests: the cookie must come back over it.
-                ("CHATBOT__SESSION__COOKIE_SECURE", "false"),
-            ])
-            .envs(overrides.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = command.spawn().unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (serving, address) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn({
-            let logs = Arc::clone(&logs);
-            move || {
-                for line in BufReader::new(stdout).lines() {
-                    let line = line.unwrap();
-                    let entry: Value = serde_json::from_str(&line)
-                        .unwrap_or_else(|_| panic!("a log line that is not JSON: {line}"));
-                    if let Some(address) = entry["address"].as_str() {
-                        let _ = serving.send(address.to_owned());
-                    }
-                    logs.lock().unwrap().push(entry);
-                }
-            }
-        });
-        let address = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it serves");
-        Self {
-            child,
-            address,
-            logs,
-            _folder: folder,
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&format!("http://{}", self.address))
-    }
-
-    /// Sends `signal` (`TERM`, `INT`) to the process.
-    fn signal(&self, signal: &str) {
-        let sent = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
-
-    /// Waits up to `limit` for the process to end.
-    fn exit_within(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "still running after {limit:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Whether the port takes new connections.
-    fn accepts(&self) -> bool {
-        TcpStream::connect(&self.address).is_ok()
-    }
-
-    /// The log lines that pass `filter`.
-    fn logged(&self, filter: impl Fn(&Value) -> bool) -> Vec<Value> {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| filter(line))
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Chatbot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits up to `limit` for `condition`.
-async fn eventually(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
+use process::{Chatbot, eventually};
+use serde_json::json;
 
 /// Starts a signup that hashes at `cost` (a second or more from cost 14), lets it get
 /// under way, then sends `signal`.

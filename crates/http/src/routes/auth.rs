@@ -4,7 +4,7 @@ use actix_session::Session;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chatbot_domain::{Password, PasswordAttempt, Username};
 
-use crate::dto::{CredentialsBody, LoginOut, Notice};
+use crate::dto::{CredentialsBody, LoginOut, Notice, SignUpBody};
 use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::request_log::ActingUser;
@@ -36,7 +36,7 @@ pub(super) async fn test() -> HttpResponse {
     summary = "Create an account",
     description = "Creates an account; it does not log in (log in next). Rate limited per \
         client address, together with login.",
-    request_body = CredentialsBody,
+    request_body = SignUpBody,
     responses(
         (status = 201, description = "The account exists.", body = Notice,
             example = json!({"message": "User created successfully"})),
@@ -51,7 +51,7 @@ pub(super) async fn test() -> HttpResponse {
 )]
 pub(super) async fn sign_up<A: Adapters>(
     state: web::Data<AppState<A>>,
-    Json(body): Json<CredentialsBody>,
+    Json(body): Json<SignUpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;

@@ -49,6 +49,25 @@ api_tests! {
         assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
     }
 
+    async fn passwords_of_exactly_72_bytes_sign_up_and_log_in(db) {
+        // The longest password the rules allow, in ASCII and in two-byte characters:
+        // bcrypt's non-truncating call refused both (found by the fuzzer, a 500).
+        let server = Server::start(settings(&db, &[])).await;
+        let mut client = server.client();
+        for (username, password) in [("ascii", "p".repeat(72)), ("accents", "é".repeat(36))] {
+            assert_eq!(password.len(), 72);
+            let credentials = json!({"username": username, "password": password});
+            let signup = client.post("/api/signup", credentials.clone()).await;
+            assert_eq!(signup.status, 201, "{signup:?}");
+            let login = client.post("/api/login", credentials).await;
+            assert_eq!(login.status, 200, "{login:?}");
+            let mut wrong = password.clone();
+            wrong.pop();
+            let login = client.post("/api/login", json!({"username": username, "password": wrong})).await;
+            login.assert_error(401, "unauthorized");
+        }
+    }
+
     async fn usernames_are_unique_in_any_letter_case(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
