@@ -23,7 +23,8 @@ const MAX_ID_LEN: usize = 128;
 pub(crate) struct ActingUser(pub(crate) UserId);
 
 /// Middleware: takes the request's `X-Request-Id` or makes one, runs the request in a
-/// span carrying it, echoes it in the response, and logs the outcome in one line.
+/// span carrying it, echoes it in the response, and logs the outcome in one line:
+/// method, path, route pattern, status, latency and user.
 pub(crate) async fn log_requests(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -36,12 +37,15 @@ pub(crate) async fn log_requests(
         .cloned()
         .unwrap_or_else(new_id);
     let method = request.method().clone();
+    // Without the query, which may carry what should not be logged.
+    let path = request.path().to_owned();
     let span = tracing::info_span!("request", id = %String::from_utf8_lossy(id.as_bytes()));
     let outcome = next.call(request).instrument(span.clone()).await;
     let log = |status: u16, route: Option<String>, user: Option<i64>| {
         span.in_scope(|| {
             tracing::info!(
                 method = %method,
+                path,
                 route = route.as_deref().unwrap_or("(no route)"),
                 status,
                 latency_ms = started.elapsed().as_secs_f64() * 1000.0,

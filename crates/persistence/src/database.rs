@@ -230,7 +230,7 @@ pub(crate) fn storage_error(error: DieselError) -> StorageError {
 /// long, a full or read-only disk, a server going down) rather than from the query;
 /// they may pass by themselves.
 fn is_transient(message: &str) -> bool {
-    const TRANSIENT: [&str; 7] = [
+    const TRANSIENT: [&str; 9] = [
         "database is locked",
         "database table is locked",
         "database or disk is full",
@@ -238,6 +238,10 @@ fn is_transient(message: &str) -> bool {
         "disk I/O error",
         "terminating connection",
         "the database system is",
+        // SQLite rolled the whole transaction back (a full disk, an I/O error) under
+        // a savepoint, whose own rollback then finds nothing to undo.
+        "no such savepoint",
+        "no transaction is active",
     ];
     TRANSIENT.iter().any(|m| message.contains(m))
 }

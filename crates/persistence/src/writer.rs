@@ -10,10 +10,12 @@
 //! each in a savepoint of its own when it has a transaction, with one commit for all
 //! of them: the commit, which writes the changed pages to the WAL, was a third of a
 //! write's cost. A write's caller hears of it only after that commit. A write that
-//! fails in a way that may have undone the transaction (anything but a unique-key
-//! conflict, which SQLite undoes by itself) rolls the whole batch back: the writes
-//! that ran before it in the batch are told they failed (nothing of them is stored),
-//! and the ones after it run as a batch of their own.
+//! fails on its own account (a unique-key conflict, a constraint, a bug) fails alone:
+//! SQLite undoes the failed statement, and the write's savepoint the rest of it. A
+//! write refused by the database's surroundings (below), which may have undone the
+//! whole transaction, rolls the batch back: the writes that ran before it in the
+//! batch are told they failed (nothing of them is stored), and the ones after it run
+//! as a batch of their own.
 //!
 //! A write that queued up alone runs in a transaction of the writer's too, so that
 //! its caller always hears of a failed commit: in autocommit mode SQLite commits an
@@ -48,10 +50,9 @@ type Job = Box<dyn FnOnce(Result<&mut AnyConnection, StorageError>) -> Ran + Sen
 
 /// A write that has run, its caller not told yet.
 struct Ran {
-    /// It failed in a way that may have undone the transaction around it.
+    /// The database's surroundings refused it, which may have undone the transaction
+    /// around it.
     fatal: bool,
-    /// It failed because of the database's surroundings rather than its own query.
-    refused: bool,
     /// Tells the caller its own outcome, or, given one, the error that undid it.
     tell: Box<dyn FnOnce(Option<StorageError>) + Send>,
 }
@@ -114,13 +115,8 @@ impl Writer {
         let (done, outcome) = oneshot::channel();
         let job: Job = Box::new(move |connection| {
             let result = connection.and_then(|connection| work(connection).map_err(storage_error));
-            let fatal = matches!(
-                result,
-                Err(StorageError::Unavailable(_) | StorageError::Failed(_))
-            );
             Ran {
-                fatal,
-                refused: matches!(result, Err(StorageError::Unavailable(_))),
+                fatal: matches!(result, Err(StorageError::Unavailable(_))),
                 tell: Box::new(move |undone| {
                     // The caller may have gone meanwhile; the write stands all the same.
                     let _ = done.send(match undone {
@@ -208,7 +204,7 @@ fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) -> bool {
 /// Tells `write`'s caller its outcome (or `undone`), noting in `refused` whether the
 /// database refused it.
 fn settle(write: Ran, undone: Option<StorageError>, refused: &mut bool) {
-    *refused |= write.refused;
+    *refused |= write.fatal;
     (write.tell)(undone);
 }
 
@@ -230,10 +226,15 @@ mod tests {
         let writer =
             Writer::start(Manager::new(DatabaseUrl::Sqlite(dir.path().join("w.db")))).unwrap();
         let wait = Duration::from_secs(5);
-        writer
-            .run(execute("CREATE TABLE t (v TEXT PRIMARY KEY)"), wait)
-            .await
-            .unwrap();
+        // `refusing` fails every insert the way a failing disk does.
+        for setup in [
+            "CREATE TABLE t (v TEXT PRIMARY KEY)",
+            "CREATE TABLE refusing (v TEXT)",
+            "CREATE TRIGGER refuse BEFORE INSERT ON refusing \
+             BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END",
+        ] {
+            writer.run(execute(setup), wait).await.unwrap();
+        }
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let (holding, held_up) = oneshot::channel::<()>();
         let held = tokio::spawn({
@@ -251,19 +252,20 @@ mod tests {
         held_up.await.unwrap();
         let mut writes = Vec::new();
         for &sql in sqls {
-            let queued = writer.clone();
-            writes.push(tokio::spawn(
-                async move { queued.run(execute(sql), wait).await },
-            ));
-            while writer_queue_len(&writer) < writes.len() {
-                tokio::task::yield_now().await;
-            }
+            let mut write = Box::pin(writer.run(execute(sql), wait));
+            // One poll queues the write, as the queue has room; the outcome comes later.
+            assert!(
+                tokio::time::timeout(Duration::ZERO, &mut write)
+                    .await
+                    .is_err()
+            );
+            writes.push(write);
         }
         release.send(()).unwrap();
         assert!(held.await.unwrap().unwrap());
         let mut outcomes = Vec::new();
         for write in writes {
-            outcomes.push(write.await.unwrap());
+            outcomes.push(write.await);
         }
         let stored = writer
             .run(
@@ -275,10 +277,6 @@ mod tests {
             .await
             .unwrap();
         (outcomes, stored.into_iter().map(|v| v.n).collect())
-    }
-
-    fn writer_queue_len(writer: &Writer) -> usize {
-        QUEUE - writer.jobs.capacity()
     }
 
     #[derive(diesel::QueryableByName)]
@@ -391,10 +389,27 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failure_undoes_its_batch_and_says_so_to_every_write_in_it() {
+    async fn a_write_failing_on_its_own_account_fails_alone() {
+        let (outcomes, stored) = one_batch(&[
+            "INSERT INTO t VALUES ('before')",
+            "INSERT INTO missing VALUES ('x')",
+            "INSERT INTO t VALUES ('after')",
+        ])
+        .await;
+        assert!(matches!(outcomes[0], Ok(1)), "{outcomes:?}");
+        assert!(
+            matches!(outcomes[1], Err(StorageError::Failed(_))),
+            "{outcomes:?}"
+        );
+        assert!(matches!(outcomes[2], Ok(1)), "{outcomes:?}");
+        assert_eq!(stored, ["after", "before"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_write_undoes_its_batch_and_says_so_to_every_write_in_it() {
         let (outcomes, stored) = one_batch(&[
             "INSERT INTO t VALUES ('undone')",
-            "INSERT INTO missing VALUES ('x')",
+            "INSERT INTO refusing VALUES ('x')",
             "INSERT INTO t VALUES ('after')",
         ])
         .await;
@@ -403,7 +418,7 @@ mod tests {
             "{outcomes:?}"
         );
         assert!(
-            matches!(outcomes[1], Err(StorageError::Failed(_))),
+            matches!(outcomes[1], Err(StorageError::Unavailable(_))),
             "{outcomes:?}"
         );
         assert!(matches!(outcomes[2], Ok(1)), "{outcomes:?}");

@@ -134,6 +134,7 @@ async fn every_request_is_logged_once_with_its_route_status_user_and_id() {
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["method"], "GET");
     assert_eq!(line["route"], "/api/conversations/{id}/messages");
+    assert_eq!(line["path"], path.as_str());
     assert_eq!(line["status"], 200);
     assert_eq!(line["user"], user);
     assert!(line["latency_ms"].as_f64().unwrap() >= 0.0, "{line}");
@@ -141,6 +142,7 @@ async fn every_request_is_logged_once_with_its_route_status_user_and_id() {
     assert_eq!(unknown.len(), 1, "{unknown:?}");
     assert_eq!(unknown[0]["status"], 404);
     assert_eq!(unknown[0]["route"], "(no route)");
+    assert_eq!(unknown[0]["path"], "/api/nowhere");
     assert!(unknown[0]["user"].is_null(), "no user was asked for");
     assert_eq!(request_lines(), 6);
 }
