@@ -2,8 +2,9 @@
 //! environment, which always wins.
 //!
 //! The files are read from the folder named by `CHATBOT_CONFIG_DIR` (default
-//! `config`, relative to the working directory); a file missing there is taken from
-//! the copy built into the binary, so the binary runs from any directory.
+//! `config`, relative to the working directory), each laid over the copy built into
+//! the binary: the binary runs from any directory, and a file there may set only
+//! some keys.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -318,12 +319,13 @@ impl Settings {
             if name != "default" && name != profile.file_name() {
                 continue;
             }
+            // The file on disk is laid over the copy built in, so one that sets a few
+            // keys, or one from an older release without the newer keys, still works.
+            builder = builder.add_source(File::from_str(embedded, FileFormat::Toml));
             let on_disk = folder.join(format!("{name}.toml"));
-            builder = if on_disk.is_file() {
-                builder.add_source(File::from(on_disk))
-            } else {
-                builder.add_source(File::from_str(embedded, FileFormat::Toml))
-            };
+            if on_disk.is_file() {
+                builder = builder.add_source(File::from(on_disk));
+            }
         }
         // Aliased keys are set here as text, from the canonical variable or else its
         // alias, and kept from the environment source below, whose list parsing would
@@ -429,6 +431,20 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
         Settings::from_environment(environment.collect())
+    }
+
+    #[test]
+    fn a_config_file_on_disk_needs_to_set_only_what_it_changes() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(
+            folder.path().join("default.toml"),
+            "[server]\nport = 6001\n",
+        )
+        .unwrap();
+        let settings = load(&[("CHATBOT_CONFIG_DIR", folder.path().to_str().unwrap())]).unwrap();
+        assert_eq!(settings.server.port, 6001);
+        assert_eq!(settings.server.shutdown_timeout_seconds, 30);
+        assert_eq!(settings.log.level, "info");
     }
 
     #[test]
