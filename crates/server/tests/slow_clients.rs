@@ -10,16 +10,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+#[path = "api/support.rs"]
+#[allow(dead_code, unused_macros, unused_imports)]
+mod support;
+
+#[path = "support/process.rs"]
+#[allow(dead_code)]
+mod process;
+
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chatbot_persistence::testing::TestDb;
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-secret-test-secret-test-secret-test-secret-0123456789abcdef";
 /// `server.client_request_timeout_seconds` in these tests.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// `server.client_body_timeout_seconds` in these tests.
@@ -30,100 +36,44 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// takes a few milliseconds.
 const PROMPT: Duration = Duration::from_secs(1);
 
-/// A `chatbot serve` process on a free port, killed when dropped.
+/// The `chatbot` process of [`process::Chatbot`] with the tests' short timeouts, and
+/// raw clients of it.
 struct Chatbot {
-    child: Child,
-    address: String,
-    /// Its JSON log lines (stdout).
-    logs: Arc<Mutex<Vec<Value>>>,
-    /// Whatever it wrote to stderr (a panic's message would be there).
-    stderr: Arc<Mutex<Vec<String>>>,
-    _folder: tempfile::TempDir,
+    process: process::Chatbot,
 }
 
 impl Chatbot {
-    /// Starts the binary on `db` in the production profile (JSON logs) with one worker
-    /// and the tests' short timeouts, changed by `overrides`, and waits until it serves.
+    /// Starts the binary on `db` with the tests' short timeouts, changed by
+    /// `overrides`, and waits until it serves.
     fn start(db: &TestDb, overrides: &[(&str, &str)]) -> Self {
-        let folder = tempfile::tempdir().unwrap();
         let seconds = |d: Duration| d.as_secs().to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatbot"))
-            .current_dir(folder.path())
-            .env_clear()
-            .envs([
-                ("APP_ENV", "production"),
-                ("DATABASE_URL", db.url()),
-                ("SECRET_KEY", SECRET),
-                ("HOST", "127.0.0.1"),
-                ("PORT", "0"),
-                ("CHATBOT__AUTH__BCRYPT_COST", "4"),
-                ("CHATBOT__SERVER__WORKERS", "1"),
-                ("CHATBOT__RATE_LIMIT__ENABLED", "false"),
-                ("CHATBOT__SESSION__COOKIE_SECURE", "false"),
-            ])
-            .envs([
-                (
-                    "CHATBOT__SERVER__CLIENT_REQUEST_TIMEOUT_SECONDS",
-                    seconds(HEAD_TIMEOUT),
-                ),
-                (
-                    "CHATBOT__SERVER__CLIENT_BODY_TIMEOUT_SECONDS",
-                    seconds(BODY_TIMEOUT),
-                ),
-                (
-                    "CHATBOT__SERVER__CLIENT_DISCONNECT_TIMEOUT_SECONDS",
-                    seconds(DISCONNECT_TIMEOUT),
-                ),
-            ])
-            .envs(overrides.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (serving, address) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn({
-            let logs = Arc::clone(&logs);
-            move || {
-                for line in BufReader::new(out).lines() {
-                    let line = line.unwrap();
-                    let entry: Value = serde_json::from_str(&line)
-                        .unwrap_or_else(|_| panic!("a log line that is not JSON: {line}"));
-                    if let Some(address) = entry["address"].as_str() {
-                        let _ = serving.send(address.to_owned());
-                    }
-                    logs.lock().unwrap().push(entry);
-                }
-            }
-        });
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn({
-            let stderr = Arc::clone(&stderr);
-            move || {
-                for line in BufReader::new(err).lines() {
-                    let line = line.unwrap();
-                    eprintln!("server stderr: {line}");
-                    stderr.lock().unwrap().push(line);
-                }
-            }
-        });
-        let address = address
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it serves");
+        let timeouts = [
+            (
+                "CHATBOT__SERVER__CLIENT_REQUEST_TIMEOUT_SECONDS",
+                seconds(HEAD_TIMEOUT),
+            ),
+            (
+                "CHATBOT__SERVER__CLIENT_BODY_TIMEOUT_SECONDS",
+                seconds(BODY_TIMEOUT),
+            ),
+            (
+                "CHATBOT__SERVER__CLIENT_DISCONNECT_TIMEOUT_SECONDS",
+                seconds(DISCONNECT_TIMEOUT),
+            ),
+        ];
+        let mut environment: Vec<(&str, &str)> = timeouts
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        environment.extend_from_slice(overrides);
         Self {
-            child,
-            address,
-            logs,
-            stderr,
-            _folder: folder,
+            process: process::Chatbot::start(db, &environment),
         }
     }
 
     /// Connects a raw client.
     fn connect(&self) -> TcpStream {
-        TcpStream::connect(&self.address).unwrap()
+        TcpStream::connect(self.process.address()).unwrap()
     }
 
     /// A GET of `path` on a connection of its own: status, body, and how long it took.
@@ -177,12 +127,12 @@ impl Chatbot {
 
     /// The number of file descriptors the server has open (sockets included).
     fn open_files(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, Iterator::count)
+        std::fs::read_dir(format!("/proc/{}/fd", self.process.pid())).map_or(0, Iterator::count)
     }
 
     /// The server's resident memory, in KiB.
     fn resident_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))
             .ok()
             .and_then(|status| {
                 status
@@ -195,34 +145,22 @@ impl Chatbot {
 
     /// Waits up to `limit` for the server to log a line that passes `filter`.
     fn logged_within(&self, limit: Duration, filter: impl Fn(&Value) -> bool) -> bool {
-        eventually(limit, || self.logs.lock().unwrap().iter().any(&filter))
+        eventually(limit, || !self.process.logged(&filter).is_empty())
     }
 
     /// Asserts that the process still runs, and that nothing panicked or logged an
     /// error.
     fn assert_healthy(&mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "the server has exited"
-        );
-        let stderr = self.stderr.lock().unwrap();
+        assert!(self.process.is_running(), "the server has exited");
+        let stderr = self.process.stderr();
         assert!(
             !stderr.iter().any(|line| line.contains("panicked")),
             "{stderr:?}"
         );
-        let logs = self.logs.lock().unwrap();
-        let errors: Vec<&Value> = logs
-            .iter()
-            .filter(|line| line["level"] == "ERROR" || line.to_string().contains("panic"))
-            .collect();
+        let errors = self
+            .process
+            .logged(|line| line["level"] == "ERROR" || line.to_string().contains("panic"));
         assert!(errors.is_empty(), "{errors:?}");
-    }
-}
-
-impl Drop for Chatbot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -614,7 +552,7 @@ fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
 fn the_listen_backlog_is_the_configured_one() {
     let db = TestDb::sqlite();
     let server = Chatbot::start(&db, &[("CHATBOT__SERVER__BACKLOG", "777")]);
-    let port = server.address.rsplit(':').next().unwrap();
+    let port = server.process.address().rsplit(':').next().unwrap();
     let Ok(output) = Command::new("ss")
         .args(["-ltnH", &format!("sport = :{port}")])
         .output()

@@ -160,6 +160,16 @@ impl Chatbot {
         format!("http://{}", self.address)
     }
 
+    /// `host:port`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
