@@ -24,6 +24,9 @@ async fn signal_during_a_slow_signup(
     signal: &str,
 ) -> actix_web::rt::task::JoinHandle<support::Reply> {
     let mut client = server.client();
+    // The signup goes on this kept-alive connection, which the server has accepted by
+    // now: a connection still in the listen backlog when the signal comes is dropped.
+    assert_eq!(client.get("/api/test").await.status, 200);
     let signup = actix_web::rt::spawn(async move {
         client
             .post(
