@@ -73,11 +73,25 @@ pub enum ConnectError {
         url: String,
         /// What the driver said.
         #[source]
-        source: r2d2::Error,
+        source: diesel::r2d2::Error,
     },
     /// The thread that writes to SQLite could not be started.
     #[error("cannot start the SQLite writer thread: {0}")]
     Writer(#[source] std::io::Error),
+}
+
+/// Logs a connection the pool failed to open as one warning line (r2d2's own handler
+/// logs the driver's multi-line message at error level on every retry). The request
+/// that waited for it gets [`StorageError::Unavailable`] and says so itself.
+#[derive(Debug)]
+struct LogOnOneLine;
+
+impl r2d2::HandleError<diesel::r2d2::Error> for LogOnOneLine {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        let error = error.to_string();
+        let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
+        tracing::warn!(%error, "cannot open a database connection");
+    }
 }
 
 /// A pool of connections to one database, implementing the domain's storage ports.
@@ -123,18 +137,23 @@ impl Database {
         // cleanup (libpq negotiates TLS) and crashes it. No ping before every
         // checkout either: a broken connection is noticed by the query that fails on
         // it (`has_broken`), then dropped and replaced.
+        let manager = Manager::new(url.clone());
+        // One connection now, outside the pool: a wrong URL or an unreachable server
+        // stops start-up at once with the driver's own reason, instead of after the
+        // pool's timeout of retries.
+        drop(
+            r2d2::ManageConnection::connect(&manager).map_err(|source| ConnectError::Connect {
+                url: url.to_string(),
+                source,
+            })?,
+        );
         let pool = r2d2::Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(0))
             .test_on_check_out(false)
             .connection_timeout(options.connection_timeout)
-            .build_unchecked(Manager::new(url.clone()));
-        // Open the first connection now, so a wrong URL or an unreachable server
-        // stops start-up with the driver's own reason.
-        drop(pool.get().map_err(|source| ConnectError::Connect {
-            url: url.to_string(),
-            source,
-        })?);
+            .error_handler(Box::new(LogOnOneLine))
+            .build_unchecked(manager);
         let turns = Arc::new(Semaphore::new(options.max_size as usize));
         let writer = match url {
             DatabaseUrl::Sqlite(_) => {

@@ -59,5 +59,5 @@ mod url;
 mod writer;
 
 pub use database::{Backend, ConnectError, Database, PoolOptions};
-pub use migrations::{MigrationError, MigrationStatus};
+pub use migrations::{MigrationError, MigrationStatus, embedded_migrations};
 pub use url::{DatabaseUrl, UrlError};

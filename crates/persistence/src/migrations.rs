@@ -1,10 +1,10 @@
 //! The schema's migrations, one embedded set per SQL dialect.
 
-use diesel::backend::Backend;
+use diesel::backend::Backend as DieselBackend;
 use diesel::migration::MigrationSource;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::Database;
+use crate::{Backend, Database};
 use crate::connection::AnyConnection;
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -83,9 +83,27 @@ impl Database {
     }
 }
 
+/// The names of the migrations this build carries for `backend`, oldest first; no
+/// database is opened (so listing them creates no SQLite file).
+///
+/// # Errors
+/// [`MigrationError`] when the embedded set cannot be read (a build defect).
+pub fn embedded_migrations(backend: Backend) -> Result<Vec<String>, MigrationError> {
+    fn names<DB: DieselBackend>(source: &impl MigrationSource<DB>) -> Outcome<Vec<String>> {
+        let mut known = source.migrations()?;
+        known.sort_by_key(|migration| migration.name().version().as_owned());
+        Ok(known.iter().map(|m| m.name().to_string()).collect())
+    }
+    match backend {
+        Backend::Postgres => names::<diesel::pg::Pg>(&POSTGRES),
+        Backend::Sqlite => names::<diesel::sqlite::Sqlite>(&SQLITE),
+    }
+    .map_err(MigrationError)
+}
+
 type Outcome<T> = diesel::migration::Result<T>;
 
-fn apply<DB: Backend, S: MigrationSource<DB>>(
+fn apply<DB: DieselBackend, S: MigrationSource<DB>>(
     harness: &mut impl MigrationHarness<DB>,
     source: S,
 ) -> Outcome<Vec<String>> {
@@ -93,7 +111,7 @@ fn apply<DB: Backend, S: MigrationSource<DB>>(
     Ok(names.named(&harness.run_pending_migrations(source)?))
 }
 
-fn revert_last<DB: Backend, S: MigrationSource<DB>>(
+fn revert_last<DB: DieselBackend, S: MigrationSource<DB>>(
     harness: &mut impl MigrationHarness<DB>,
     source: S,
 ) -> Outcome<Option<String>> {
@@ -104,7 +122,7 @@ fn revert_last<DB: Backend, S: MigrationSource<DB>>(
     Ok(names.named(&[harness.revert_last_migration(source)?]).pop())
 }
 
-fn revert_all<DB: Backend, S: MigrationSource<DB>>(
+fn revert_all<DB: DieselBackend, S: MigrationSource<DB>>(
     harness: &mut impl MigrationHarness<DB>,
     source: S,
 ) -> Outcome<Vec<String>> {
@@ -117,7 +135,7 @@ fn revert_all<DB: Backend, S: MigrationSource<DB>>(
 struct Names(Vec<(String, String)>);
 
 impl Names {
-    fn read<DB: Backend>(source: &impl MigrationSource<DB>) -> Outcome<Self> {
+    fn read<DB: DieselBackend>(source: &impl MigrationSource<DB>) -> Outcome<Self> {
         Ok(Self(
             source
                 .migrations()?
@@ -142,7 +160,7 @@ impl Names {
 }
 
 /// Every migration of `source`, oldest first, marked applied or not on `harness`.
-fn status<DB: Backend>(
+fn status<DB: DieselBackend>(
     harness: &mut impl MigrationHarness<DB>,
     source: &impl MigrationSource<DB>,
 ) -> Outcome<Vec<MigrationStatus>> {

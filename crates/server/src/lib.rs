@@ -19,7 +19,7 @@ use chatbot_persistence::{
     ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
 };
 
-pub use settings::{Profile, Settings, SettingsError};
+pub use settings::{Origin, Profile, Setting, Settings, SettingsError};
 
 /// The adapters this binary runs the API on.
 #[derive(Debug)]
@@ -38,35 +38,88 @@ pub enum StartError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     /// `database.url` is unusable.
-    #[error("invalid database.url (DATABASE_URL): {0}")]
-    DatabaseUrl(#[from] UrlError),
+    #[error("invalid {setting}: {source}")]
+    DatabaseUrl {
+        /// `database.url` and where it was set.
+        setting: Setting,
+        /// What is wrong with it.
+        #[source]
+        source: UrlError,
+    },
     /// The database cannot be opened.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
+    #[error("{setting}: {source}")]
+    Connect {
+        /// `database.url` and where it was set.
+        setting: Setting,
+        /// Why.
+        #[source]
+        source: ConnectError,
+    },
     /// A migration failed.
     #[error(transparent)]
     Migration(#[from] MigrationError),
-    /// The password hasher cannot be built (`auth.bcrypt_cost` is unusable).
-    #[error("invalid auth.bcrypt_cost: {0}")]
-    Hasher(#[from] BuildError),
+    /// The password hasher cannot be built.
+    #[error("invalid {setting}: {source}")]
+    Hasher {
+        /// `auth.bcrypt_cost` and where it was set.
+        setting: Setting,
+        /// Why it is unusable.
+        #[source]
+        source: BuildError,
+    },
     /// A rate limit is zero.
     #[error("invalid rate_limit settings: every limit must be at least 1")]
     RateLimit,
-    /// The session secret is missing or too short.
-    #[error("{0}")]
-    Secret(String),
+    /// The session secret is missing or too short for production.
+    #[error(
+        "SECRET_KEY {problem} ({setting}): production needs at least {MIN_SECRET_BYTES} random bytes, e.g. SECRET_KEY=$(openssl rand -hex 32)"
+    )]
+    Secret {
+        /// `session.secret` and where it was set.
+        setting: Setting,
+        /// What is wrong with it.
+        problem: SecretProblem,
+    },
     /// The handlers that stop the server on SIGTERM and SIGINT cannot be installed.
     #[error("cannot handle SIGTERM and SIGINT: {0}")]
     Signals(#[source] std::io::Error),
     /// The address cannot be listened on.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address} ({configured}): {source}")]
     Listen {
         /// `host:port`.
         address: String,
+        /// `server.host` and `server.port`, and where they were set.
+        configured: String,
         /// Why.
         #[source]
         source: std::io::Error,
     },
+    /// `rollback --all` was neither confirmed nor given `--yes`.
+    #[error(
+        "not reverting every migration of {0}: that drops every table and all data; confirm on a terminal, or add --yes"
+    )]
+    NotConfirmed(String),
+    /// The server stopped with an error.
+    #[error("the server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// What is wrong with a session secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretProblem {
+    /// None is set.
+    Missing,
+    /// It has fewer than [`MIN_SECRET_BYTES`] bytes.
+    TooShort,
+}
+
+impl std::fmt::Display for SecretProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Missing => "is not set",
+            Self::TooShort => "is too short",
+        })
+    }
 }
 
 /// The fewest bytes of a session secret.
@@ -77,7 +130,18 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// # Errors
 /// An unusable URL, or a database that cannot be reached.
 pub fn open_database(settings: &Settings) -> Result<Database, StartError> {
-    connect(settings, &DatabaseUrl::parse(&settings.database.url)?)
+    connect(settings, &database_url(settings)?)
+}
+
+/// `database.url`, parsed.
+///
+/// # Errors
+/// [`StartError::DatabaseUrl`] naming where the unusable URL was set.
+pub fn database_url(settings: &Settings) -> Result<DatabaseUrl, StartError> {
+    DatabaseUrl::parse(&settings.database.url).map_err(|source| StartError::DatabaseUrl {
+        setting: settings.setting("database.url"),
+        source,
+    })
 }
 
 fn connect(settings: &Settings, url: &DatabaseUrl) -> Result<Database, StartError> {
@@ -85,7 +149,10 @@ fn connect(settings: &Settings, url: &DatabaseUrl) -> Result<Database, StartErro
         max_size: settings.database.pool_size,
         connection_timeout: Duration::from_secs(settings.database.connect_timeout_seconds),
     };
-    Ok(Database::connect(url, &options)?)
+    Database::connect(url, &options).map_err(|source| StartError::Connect {
+        setting: settings.setting("database.url"),
+        source,
+    })
 }
 
 /// The key signing session cookies, from `session.secret`.
@@ -99,14 +166,15 @@ pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
         return Ok(Key::derive_from(secret.as_bytes()));
     }
     let problem = if secret.is_empty() {
-        "is not set"
+        SecretProblem::Missing
     } else {
-        "is too short"
+        SecretProblem::TooShort
     };
     match settings.profile {
-        Profile::Production => Err(StartError::Secret(format!(
-            "SECRET_KEY {problem}: production needs at least {MIN_SECRET_BYTES} random bytes, e.g. SECRET_KEY=$(openssl rand -hex 32)"
-        ))),
+        Profile::Production => Err(StartError::Secret {
+            setting: settings.setting("session.secret"),
+            problem,
+        }),
         Profile::Development => {
             tracing::warn!(
                 "SECRET_KEY {problem}; using a random key, so sessions end when the server stops"
@@ -134,9 +202,14 @@ impl Application {
     /// [`StartError`] saying what is wrong.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
         // Every setting is checked before anything is opened or warned about.
-        let url = DatabaseUrl::parse(&settings.database.url)?;
+        let url = database_url(&settings)?;
         let cookie_key = cookie_key(&settings)?;
-        let hasher = BcryptHasher::with_core_count(settings.auth.bcrypt_cost)?;
+        let hasher = BcryptHasher::with_core_count(settings.auth.bcrypt_cost).map_err(
+            |source| StartError::Hasher {
+                setting: settings.setting("auth.bcrypt_cost"),
+                source,
+            },
+        )?;
         let database = connect(&settings, &url)?;
         if settings.database.migrate_on_start {
             for name in database.run_pending_migrations()? {
@@ -210,7 +283,15 @@ impl Application {
             "{}:{}",
             self.settings.server.host, self.settings.server.port
         );
-        TcpListener::bind(&address).map_err(|source| StartError::Listen { address, source })
+        TcpListener::bind(&address).map_err(|source| StartError::Listen {
+            address,
+            configured: format!(
+                "{}, {}",
+                self.settings.setting("server.host"),
+                self.settings.setting("server.port")
+            ),
+            source,
+        })
     }
 
     /// Serves the API on `listener`, with the client timeouts, connection limit and

@@ -1,19 +1,29 @@
 //! `chatbot`: serves the chatbot API, or manages its database's migrations.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use chatbot_persistence::{Backend, DatabaseUrl, embedded_migrations};
 use chatbot_server::settings::{LogFormat, LogSettings};
-use chatbot_server::{Application, Settings, StartError, open_database, stop_on_signals};
+use chatbot_server::{
+    Application, Settings, StartError, database_url, open_database, stop_on_signals,
+};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
 usage: chatbot [COMMAND]
 
 commands:
-  serve            serve the API (the default)
-  migrate          apply pending migrations
-  rollback [--all] revert the newest migration, or all of them
-  migrations       list the migrations, applied and pending
+  serve                    serve the API (the default)
+  migrate                  apply pending migrations
+  rollback                 revert the newest migration
+  rollback --all [--yes]   revert every migration, dropping every table and all data;
+                           asks for confirmation unless --yes is given
+  migrations               list the migrations, applied and pending
+
+options:
+  -h, --help       this text (also after a command)
+  -V, --version    the version
 
 Configuration: config/default.toml, config/<APP_ENV>.toml, then environment
 variables (CHATBOT__SECTION__KEY, DATABASE_URL, SECRET_KEY, PORT, HOST); see README.md.";
@@ -21,21 +31,34 @@ variables (CHATBOT__SECTION__KEY, DATABASE_URL, SECRET_KEY, PORT, HOST); see REA
 enum Command {
     Serve,
     Migrate,
-    Rollback { all: bool },
+    Rollback(Rollback),
     Migrations,
+    Help,
+    Version,
+}
+
+enum Rollback {
+    Newest,
+    /// Every migration; `confirmed` when `--yes` said so up front.
+    All { confirmed: bool },
 }
 
 impl Command {
-    /// The command the arguments name; `None` when they ask for help.
-    fn parse(arguments: &[String]) -> Result<Option<Self>, String> {
+    fn parse(arguments: &[String]) -> Result<Self, String> {
         let words: Vec<&str> = arguments.iter().map(String::as_str).collect();
+        if words.iter().any(|w| matches!(*w, "help" | "--help" | "-h")) {
+            return Ok(Self::Help);
+        }
         match words.as_slice() {
-            [] | ["serve"] => Ok(Some(Self::Serve)),
-            ["migrate"] => Ok(Some(Self::Migrate)),
-            ["rollback"] => Ok(Some(Self::Rollback { all: false })),
-            ["rollback", "--all"] => Ok(Some(Self::Rollback { all: true })),
-            ["migrations"] => Ok(Some(Self::Migrations)),
-            ["help" | "--help" | "-h"] => Ok(None),
+            ["--version" | "-V" | "version"] => Ok(Self::Version),
+            [] | ["serve"] => Ok(Self::Serve),
+            ["migrate"] => Ok(Self::Migrate),
+            ["rollback"] => Ok(Self::Rollback(Rollback::Newest)),
+            ["rollback", "--all"] => Ok(Self::Rollback(Rollback::All { confirmed: false })),
+            ["rollback", "--all", "--yes"] | ["rollback", "--yes", "--all"] => {
+                Ok(Self::Rollback(Rollback::All { confirmed: true }))
+            }
+            ["migrations"] => Ok(Self::Migrations),
             _ => Err(format!("unknown arguments: {}", words.join(" "))),
         }
     }
@@ -44,11 +67,15 @@ impl Command {
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let command = match Command::parse(&arguments) {
-        Ok(Some(command)) => command,
-        Ok(None) => {
+        Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
+        Ok(Command::Version) => {
+            println!("chatbot {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Ok(command) => command,
         Err(problem) => {
             eprintln!("error: {problem}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -66,6 +93,9 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), StartError> {
     let settings = Settings::load()?;
     init_logging(&settings.log);
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
     match command {
         Command::Serve => serve(settings),
         Command::Migrate => {
@@ -73,31 +103,68 @@ fn run(command: Command) -> Result<(), StartError> {
             report("applied", &applied);
             Ok(())
         }
-        Command::Rollback { all } => {
-            let database = open_database(&settings)?;
-            let reverted = if all {
-                database.revert_all_migrations()?
-            } else {
-                database.revert_last_migration()?.into_iter().collect()
-            };
-            report("reverted", &reverted);
+        Command::Rollback(Rollback::Newest) => {
+            let reverted = open_database(&settings)?.revert_last_migration()?;
+            report("reverted", &reverted.into_iter().collect::<Vec<_>>());
             Ok(())
         }
-        Command::Migrations => {
-            for migration in open_database(&settings)?.migration_status()? {
-                let state = if migration.applied {
-                    "applied"
-                } else {
-                    "pending"
-                };
-                println!("{state:8} {}", migration.name);
+        Command::Rollback(Rollback::All { confirmed }) => {
+            let url = database_url(&settings)?;
+            if !confirmed && !confirm_dropping_everything(&url) {
+                return Err(StartError::NotConfirmed(url.to_string()));
             }
+            report("reverted", &open_database(&settings)?.revert_all_migrations()?);
             Ok(())
         }
+        Command::Migrations => list_migrations(&settings),
+        Command::Help | Command::Version => Ok(()),
     }
 }
 
+/// Lists the migrations; a SQLite file that does not exist yet is not created for it:
+/// every migration is pending there.
+fn list_migrations(settings: &Settings) -> Result<(), StartError> {
+    if let DatabaseUrl::Sqlite(path) = database_url(settings)? {
+        if !path.exists() {
+            eprintln!(
+                "{} does not exist yet: every migration is pending",
+                path.display()
+            );
+            for name in embedded_migrations(Backend::Sqlite)? {
+                println!("{:8} {name}", "pending");
+            }
+            return Ok(());
+        }
+    }
+    for migration in open_database(settings)?.migration_status()? {
+        let state = if migration.applied {
+            "applied"
+        } else {
+            "pending"
+        };
+        println!("{state:8} {}", migration.name);
+    }
+    Ok(())
+}
+
+/// Asks on the terminal before every table of `url` is dropped; never without one.
+fn confirm_dropping_everything(url: &DatabaseUrl) -> bool {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return false;
+    }
+    print!(
+        "This reverts every migration of {url}: every table and all its data are dropped.\n\
+         Type yes to go on: "
+    );
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer).is_ok() && answer.trim() == "yes"
+}
+
 fn serve(settings: Settings) -> Result<(), StartError> {
+    let profile = settings.profile;
+    let database = database_url(&settings)?;
     let application = Application::build(settings)?;
     let grace = application.shutdown_timeout();
     let listener = application.listen()?;
@@ -105,17 +172,15 @@ fn serve(settings: Settings) -> Result<(), StartError> {
         .local_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
     actix_web::rt::System::new().block_on(async move {
-        let server = application
-            .serve(listener)
-            .map_err(|source| StartError::Listen {
-                address: address.clone(),
-                source,
-            })?;
+        let server = application.serve(listener).map_err(StartError::Serve)?;
         stop_on_signals(&server, grace).map_err(StartError::Signals)?;
-        tracing::info!(%address, "serving the chatbot API on http://{address}/api");
-        server
-            .await
-            .map_err(|source| StartError::Listen { address, source })?;
+        tracing::info!(
+            %address,
+            profile = profile.name(),
+            %database,
+            "serving the chatbot API on http://{address}/api, its documentation on http://{address}/api/docs"
+        );
+        server.await.map_err(StartError::Serve)?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -131,11 +196,20 @@ fn report(what: &str, migrations: &[String]) {
 }
 
 fn init_logging(log: &LogSettings) {
-    // `log.level` was checked with the settings; RUST_LOG, when set, wins.
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // `log.level` was checked with the settings (and RUST_LOG, when it is a filter,
+    // already put in its place).
+    let mut filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    // actix-server tells at info how it starts its runtime and workers; the start-up
+    // line above says what matters. A filter that names it still gets it.
+    if !log.level.contains("actix_server") {
+        if let Ok(quieter) = "actix_server=warn".parse() {
+            filter = filter.add_directive(quieter);
+        }
+    }
+    // Colours only for a person at a terminal, never into a file or a pipe.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     match log.format {
         LogFormat::Text => logs.init(),
         // Fields at the top level and the request's span (its id) on every line, so a

@@ -61,7 +61,7 @@ fn a_bad_configuration_stops_start_up_with_one_clear_line() {
     }
     assert_refused(
         &chatbot(path, &[], &[("PORT", "not a port")]),
-        "invalid configuration",
+        "server.port (set by the environment variable PORT): invalid type",
     );
     let unreachable = [
         (
@@ -88,7 +88,7 @@ fn a_bad_configuration_stops_start_up_with_one_clear_line() {
         (
             "CHATBOT__SERVER__WORKERS",
             "0",
-            "server.workers must be at least 1",
+            "server.workers (set by the environment variable CHATBOT__SERVER__WORKERS): must be at least 1",
         ),
         (
             "CHATBOT__DATABASE__CONNECT_TIMEOUT_SECONDS",
@@ -96,6 +96,11 @@ fn a_bad_configuration_stops_start_up_with_one_clear_line() {
             "at least 1",
         ),
         ("CHATBOT__LOG__LEVEL", "chatbot=loud", "log.level"),
+        (
+            "CHATBOT__LOG__FORMAT",
+            "yaml",
+            "log.format (set by the environment variable CHATBOT__LOG__FORMAT): \"yaml\" is not one of text, json",
+        ),
         (
             "CHATBOT__AUTH__BCRYPT_COST",
             "3",
@@ -116,8 +121,108 @@ fn the_dot_env_file_is_read() {
     .unwrap();
     assert_refused(
         &chatbot(folder.path(), &["migrate"], &[]),
-        "\"oracle\" is not supported",
+        "invalid database.url (set by DATABASE_URL in .env): database URL scheme \"oracle\" is not supported",
     );
+    let environment_wins = chatbot(
+        folder.path(),
+        &["migrate"],
+        &[("DATABASE_URL", "sqlite://data/chatbot.db")],
+    );
+    assert!(environment_wins.status.success(), "{environment_wins:?}");
+}
+
+#[test]
+fn an_unreachable_database_is_one_line_naming_where_its_url_was_set() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(
+        folder.path().join(".env"),
+        "DATABASE_URL=postgres://chatbot:hunter2@127.0.0.1:1/chatbot\n",
+    )
+    .unwrap();
+    let output = chatbot(folder.path(), &[], &[]);
+    assert_refused(
+        &output,
+        "database.url (set by DATABASE_URL in .env): cannot connect to the database at postgres://chatbot:***@127.0.0.1:1/chatbot",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let logs = stdout(&output);
+    assert!(!logs.contains("ERROR") && !logs.contains("r2d2"), "{logs}");
+    assert!(!logs.contains("hunter2") && !stderr.contains("hunter2"));
+}
+
+#[test]
+fn the_docker_dot_env_example_leaves_the_first_command_on_sqlite() {
+    let folder = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.env.example");
+    std::fs::copy(example, folder.path().join(".env")).unwrap();
+    let output = chatbot(folder.path(), &["migrate"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(folder.path().join("data/chatbot.db").is_file());
+}
+
+#[test]
+fn misspelt_settings_and_a_bad_rust_log_are_warned_about() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = chatbot(
+        folder.path(),
+        &["migrate"],
+        &[("CHATBOT__SERVER__PROT", "8080"), ("RUST_LOG", "chatbot=[")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let logs = stdout(&output);
+    assert!(
+        logs.contains(
+            "CHATBOT__SERVER__PROT sets no setting (did you mean CHATBOT__SERVER__PORT?); it is ignored"
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("RUST_LOG \"chatbot=[\" is not a tracing filter"),
+        "{logs}"
+    );
+    assert!(!logs.contains('\u{1b}'), "no colour codes into a pipe: {logs}");
+}
+
+#[test]
+fn version_and_help_after_a_command() {
+    let folder = tempfile::tempdir().unwrap();
+    let version = chatbot(folder.path(), &["--version"], &[]);
+    assert!(version.status.success());
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("chatbot {}", env!("CARGO_PKG_VERSION"))
+    );
+    for command in ["migrate", "rollback", "migrations", "serve"] {
+        let help = chatbot(folder.path(), &[command, "--help"], &[]);
+        assert!(help.status.success(), "{command} --help: {help:?}");
+        assert!(stdout(&help).contains("usage: chatbot"));
+    }
+    assert!(
+        std::fs::read_dir(folder.path()).unwrap().next().is_none(),
+        "help touches no database"
+    );
+}
+
+#[test]
+fn listing_migrations_creates_no_sqlite_file() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = chatbot(folder.path(), &["migrations"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout(&output).matches("pending").count(), 4);
+    assert!(!folder.path().join("data").exists(), "no data/ folder");
+}
+
+#[test]
+fn rollback_all_without_yes_refuses_naming_the_database_and_drops_nothing() {
+    let db = TestDb::sqlite();
+    let folder = tempfile::tempdir().unwrap();
+    let environment = [("DATABASE_URL", db.url())];
+    let refused = chatbot(folder.path(), &["rollback", "--all"], &environment);
+    assert_refused(&refused, &format!("not reverting every migration of {}", db.url()));
+    assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 0, "tables kept");
+    let listing = stdout(&chatbot(folder.path(), &["migrations"], &environment));
+    assert_eq!(listing.matches("applied").count(), 4, "{listing}");
 }
 
 #[test]
@@ -127,7 +232,7 @@ fn unknown_commands_print_the_usage() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage: chatbot"));
     let help = chatbot(folder.path(), &["--help"], &[]);
-    assert!(help.status.success() && stdout(&help).contains("rollback [--all]"));
+    assert!(help.status.success() && stdout(&help).contains("rollback --all [--yes]"));
 }
 
 fn migrate_round_trip(db: &TestDb) {
@@ -154,7 +259,7 @@ fn migrate_round_trip(db: &TestDb) {
         states(run(&["migrations"])),
         ["applied", "applied", "applied", "pending"]
     );
-    assert_eq!(run(&["rollback", "--all"]).lines().count(), 3);
+    assert_eq!(run(&["rollback", "--all", "--yes"]).lines().count(), 3);
     assert_eq!(states(run(&["migrations"])), ["pending"; 4]);
     assert_eq!(run(&["rollback"]).trim(), "nothing reverted");
     assert_eq!(run(&["migrate"]).lines().count(), 4);
@@ -167,10 +272,9 @@ fn sqlite_migrate_rollback_all_and_migrate_again() {
 }
 
 #[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
 fn postgres_migrate_rollback_all_and_migrate_again() {
-    if let Some(db) = TestDb::postgres_unmigrated() {
-        migrate_round_trip(&db);
-    }
+    migrate_round_trip(&TestDb::postgres_unmigrated());
 }
 
 #[test]
@@ -196,4 +300,30 @@ fn serve_creates_the_sqlite_database_with_no_set_up() {
     child.wait().unwrap();
     assert!(database.is_file(), "data/chatbot.db created");
     assert!(running, "still serving");
+}
+
+#[test]
+fn the_start_up_line_names_the_docs_the_profile_and_the_database() {
+    use std::io::{BufRead, BufReader};
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatbot"))
+        .current_dir(folder.path())
+        .env_clear()
+        .envs([("PORT", "0"), ("CHATBOT__AUTH__BCRYPT_COST", "4")])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let serving = lines
+        .map_while(Result::ok)
+        .take(50)
+        .find(|line| line.contains("serving the chatbot API"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let serving = serving.expect("a start-up line");
+    assert!(serving.contains("/api/docs"), "{serving}");
+    assert!(serving.contains("profile=\"development\""), "{serving}");
+    assert!(serving.contains("database=sqlite://data/chatbot.db"), "{serving}");
+    assert!(!serving.contains("Actix runtime"), "{serving}");
 }

@@ -150,9 +150,10 @@ async fn every_request_is_logged_once_with_its_route_status_user_and_id() {
     assert_eq!(request_lines(), 6);
 }
 
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
 #[actix_web::test]
 async fn two_instances_on_one_database_share_sessions_and_data() {
-    let Some(db) = TestDb::postgres() else { return };
+    let db = TestDb::postgres();
     let one = Chatbot::start(&db, &[]);
     let two = Chatbot::start(&db, &[]);
     let credentials = json!({"username": "roamer", "password": "correct horse"});

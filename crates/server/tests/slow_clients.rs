@@ -340,9 +340,9 @@ fn a_body_that_never_comes_gets_408_and_holds_up_no_one_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
 fn a_body_that_never_comes_gets_408_and_holds_up_no_one_on_postgres() {
-    let Some(db) = TestDb::postgres() else { return };
-    a_body_that_never_comes_gets_408_and_holds_up_no_one(&db);
+    a_body_that_never_comes_gets_408_and_holds_up_no_one(&TestDb::postgres());
 }
 
 /// A body that trickles in too slowly is cut off at the body timeout too: the
@@ -654,7 +654,7 @@ fn clients_that_hang_up_mid_request_leave_nothing_half_done_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
 fn clients_that_hang_up_mid_request_leave_nothing_half_done_on_postgres() {
-    let Some(db) = TestDb::postgres() else { return };
-    clients_that_hang_up_mid_request_leave_nothing_half_done(&db);
+    clients_that_hang_up_mid_request_leave_nothing_half_done(&TestDb::postgres());
 }

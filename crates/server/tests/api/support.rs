@@ -214,8 +214,9 @@ macro_rules! api_tests {
             use super::*;
             $(
                 #[actix_web::test]
+                #[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
                 async fn $name() {
-                    let Some($db) = chatbot_persistence::testing::TestDb::postgres() else { return };
+                    let $db = chatbot_persistence::testing::TestDb::postgres();
                     $body
                 }
             )*

@@ -6,12 +6,17 @@
 //! the binary: the binary runs from any directory, and a file there may set only
 //! some keys.
 
+mod sources;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use config::{Config, Environment, File, FileFormat};
+use config::{Config, ConfigError, Environment, File, FileFormat};
 use serde::Deserialize;
+
+use sources::{ALIASES, Sources};
+pub use sources::{Origin, Setting};
 
 /// The configuration profile, from `APP_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +36,8 @@ impl Profile {
         }
     }
 
-    fn file_name(self) -> &'static str {
+    /// `development` or `production`: the name of its configuration file.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Development => "development",
             Self::Production => "production",
@@ -61,6 +67,12 @@ pub struct Settings {
     /// The profile the settings were loaded for.
     #[serde(skip, default = "development")]
     pub profile: Profile,
+    /// Where each value came from.
+    #[serde(skip)]
+    sources: Sources,
+    /// What was set but not used, in sentences to log once logging is up.
+    #[serde(skip)]
+    warnings: Vec<String>,
 }
 
 fn development() -> Profile {
@@ -231,12 +243,26 @@ pub enum SettingsError {
     /// `APP_ENV` names no profile.
     #[error("APP_ENV={0:?} is not a profile: use development or production")]
     UnknownProfile(String),
-    /// A file or variable could not be read or has the wrong type.
+    /// A file cannot be read or parsed.
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] config::ConfigError),
-    /// A value is out of its range.
-    #[error("invalid configuration: {0}")]
-    OutOfRange(String),
+    Unreadable(#[from] ConfigError),
+    /// A value has the wrong type, e.g. text for a number.
+    #[error("invalid configuration: {setting}: {source}")]
+    WrongType {
+        /// The setting and where its value came from.
+        setting: Setting,
+        /// What is wrong with it.
+        #[source]
+        source: ConfigError,
+    },
+    /// A value is outside what its setting accepts.
+    #[error("invalid configuration: {setting}: {problem}")]
+    Invalid {
+        /// The setting and where its value came from.
+        setting: Setting,
+        /// What is wrong with the value, and what would be right.
+        problem: String,
+    },
     /// The `.env` file exists but cannot be read.
     #[error("cannot read .env: {0}")]
     DotEnv(#[from] dotenvy::Error),
@@ -244,12 +270,12 @@ pub enum SettingsError {
 
 /// `origin` as browsers send it (`scheme://host[:port]`, no trailing slash), or why it
 /// cannot be one.
-fn normalize_origin(origin: &str) -> Result<String, SettingsError> {
+fn normalize_origin(origin: &str) -> Result<String, String> {
     let origin = origin.trim();
     let refuse = |why: &str| {
-        Err(SettingsError::OutOfRange(format!(
-            "cors.allowed_origins: {origin:?} {why}; write origins like https://chat.example.com"
-        )))
+        Err(format!(
+            "{origin:?} {why}; write origins like https://chat.example.com"
+        ))
     };
     if origin == "*" {
         return refuse("is a wildcard, which browsers never combine with cookies");
@@ -266,49 +292,52 @@ fn normalize_origin(origin: &str) -> Result<String, SettingsError> {
     Ok(origin.trim_end_matches('/').to_owned())
 }
 
+/// The key a configuration error is about, when it names one.
+fn key_of(error: &ConfigError) -> Option<String> {
+    match error {
+        ConfigError::Type { key, .. } | ConfigError::At { key, .. } => key.clone(),
+        _ => None,
+    }
+}
+
+/// Keys whose value is one of a few words, and those words.
+const CHOICES: [(&str, &[&str]); 1] = [("log.format", &["text", "json"])];
+
 const EMBEDDED: [(&str, &str); 3] = [
-    ("default", include_str!("../../../config/default.toml")),
+    ("default", include_str!("../../../../config/default.toml")),
     (
         "development",
-        include_str!("../../../config/development.toml"),
+        include_str!("../../../../config/development.toml"),
     ),
     (
         "production",
-        include_str!("../../../config/production.toml"),
+        include_str!("../../../../config/production.toml"),
     ),
 ];
 
-/// The seed's variables, and the keys they stand for.
-const ALIASES: [(&str, &str); 4] = [
-    ("DATABASE_URL", "database.url"),
-    ("SECRET_KEY", "session.secret"),
-    ("PORT", "server.port"),
-    ("HOST", "server.host"),
-];
-
 impl Settings {
-    /// Loads the settings from the files and this process's environment (after
-    /// reading `.env`, if there is one).
+    /// Loads the settings from the files and this process's environment, and the
+    /// variables of `.env` in the working directory that the environment lacks.
     ///
     /// # Errors
-    /// [`SettingsError`] saying which value is wrong.
+    /// [`SettingsError`] saying which value is wrong and where it was set.
     pub fn load() -> Result<Self, SettingsError> {
-        // A missing .env is normal; a broken one should not be ignored silently.
-        if let Err(error) = dotenvy::dotenv() {
-            if !error.not_found() {
-                return Err(SettingsError::OutOfRange(format!(
-                    "cannot read .env: {error}"
-                )));
-            }
-        }
-        Self::from_environment(std::env::vars().collect())
+        Self::read(std::env::vars().collect(), Some(Path::new(".env")))
     }
 
     /// Loads the settings from the files and the variables in `environment`.
     ///
     /// # Errors
-    /// [`SettingsError`] saying which value is wrong.
+    /// [`SettingsError`] saying which value is wrong and where it was set.
     pub fn from_environment(environment: HashMap<String, String>) -> Result<Self, SettingsError> {
+        Self::read(environment, None)
+    }
+
+    fn read(
+        mut environment: HashMap<String, String>,
+        dotenv: Option<&Path>,
+    ) -> Result<Self, SettingsError> {
+        let mut sources = Sources::with_dotenv(&mut environment, dotenv)?;
         let profile = Profile::parse(environment.get("APP_ENV").map_or("", String::as_str))?;
         let folder = environment
             .get("CHATBOT_CONFIG_DIR")
@@ -316,7 +345,7 @@ impl Settings {
 
         let mut builder = Config::builder();
         for (name, embedded) in EMBEDDED {
-            if name != "default" && name != profile.file_name() {
+            if name != "default" && name != profile.name() {
                 continue;
             }
             // The file on disk is laid over the copy built in, so one that sets a few
@@ -324,16 +353,21 @@ impl Settings {
             builder = builder.add_source(File::from_str(embedded, FileFormat::Toml));
             let on_disk = folder.join(format!("{name}.toml"));
             if on_disk.is_file() {
-                builder = builder.add_source(File::from(on_disk));
+                let text = std::fs::read_to_string(&on_disk).map_err(|error| {
+                    ConfigError::Message(format!("cannot read {}: {error}", on_disk.display()))
+                })?;
+                builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+                sources.add_file(on_disk, &text)?;
             }
         }
+        let mut warnings = sources.unknown_keys(EMBEDDED[0].1)?;
+        // RUST_LOG, the usual variable, wins over log.level when it is a filter.
+        let rust_log = environment.remove("RUST_LOG");
         // Aliased keys are set here as text, from the canonical variable or else its
         // alias, and kept from the environment source below, whose list parsing would
         // turn a secret of digits into a number.
-        let mut environment = environment;
         for (alias, key) in ALIASES {
-            let canonical = format!("CHATBOT__{}", key.replace('.', "__").to_ascii_uppercase());
-            let canonical_value = environment.remove(&canonical);
+            let canonical_value = environment.remove(&sources::variable_of(key));
             if let Some(value) = canonical_value.as_ref().or_else(|| environment.get(alias)) {
                 builder = builder.set_override(key, value.as_str())?;
             }
@@ -348,17 +382,62 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(environment)),
         );
-
-        let mut settings: Self = builder.build()?.try_deserialize()?;
+        let config = builder.build()?;
+        for (key, allowed) in CHOICES {
+            let value = config.get_string(key)?;
+            if !allowed.contains(&value.as_str()) {
+                return Err(SettingsError::Invalid {
+                    setting: sources.setting(key),
+                    problem: format!("{value:?} is not one of {}", allowed.join(", ")),
+                });
+            }
+        }
+        let mut settings: Self = config.try_deserialize().map_err(|error| {
+            match key_of(&error) {
+                Some(key) => SettingsError::WrongType {
+                    setting: sources.setting(&key),
+                    source: error,
+                },
+                None => SettingsError::Unreadable(error),
+            }
+        })?;
+        if let Some(filter) = rust_log {
+            match tracing_subscriber::EnvFilter::try_new(&filter) {
+                Ok(_) => settings.log.level = filter,
+                Err(error) => warnings.push(format!(
+                    "RUST_LOG{} {filter:?} is not a tracing filter such as info or chatbot=debug ({error}); using log.level {:?} ({}) instead",
+                    sources.place_of("RUST_LOG"),
+                    settings.log.level,
+                    sources.origin("log.level"),
+                )),
+            }
+        }
         settings.profile = profile;
+        settings.sources = sources;
+        settings.warnings = warnings;
         settings.cors.allowed_origins = settings
             .cors
             .allowed_origins
             .iter()
             .map(|origin| normalize_origin(origin))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(|problem| SettingsError::Invalid {
+                setting: settings.setting("cors.allowed_origins"),
+                problem,
+            })?;
         settings.check()?;
         Ok(settings)
+    }
+
+    /// `key` and where its value came from, to name it in a message.
+    pub fn setting(&self, key: &str) -> Setting {
+        self.sources.setting(key)
+    }
+
+    /// What was set but is not used (misspelt keys, a `RUST_LOG` that is no filter),
+    /// one sentence each, for the log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn check(&self) -> Result<(), SettingsError> {
@@ -401,17 +480,34 @@ impl Settings {
             ),
             ("server.max_connections", self.server.max_connections as u64),
             ("server.backlog", u64::from(self.server.backlog)),
+            (
+                "rate_limit.auth_per_minute",
+                u64::from(self.rate_limit.auth_per_minute),
+            ),
+            ("rate_limit.auth_burst", u64::from(self.rate_limit.auth_burst)),
+            (
+                "rate_limit.messages_per_minute",
+                u64::from(self.rate_limit.messages_per_minute),
+            ),
+            (
+                "rate_limit.messages_burst",
+                u64::from(self.rate_limit.messages_burst),
+            ),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
-            return Err(SettingsError::OutOfRange(format!(
-                "{key} must be at least 1"
-            )));
+            return Err(SettingsError::Invalid {
+                setting: self.setting(key),
+                problem: "must be at least 1".to_owned(),
+            });
         }
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return Err(SettingsError::OutOfRange(format!(
-                "log.level {:?} is not a tracing filter such as info or chatbot=debug: {error}",
-                self.log.level
-            )));
+            return Err(SettingsError::Invalid {
+                setting: self.setting("log.level"),
+                problem: format!(
+                    "{:?} is not a tracing filter such as info or chatbot=debug: {error}",
+                    self.log.level
+                ),
+            });
         }
         Ok(())
     }
