@@ -150,7 +150,7 @@ pub fn app<A: Adapters>(
         .wrap(middleware::from_fn(respond::json_errors))
         .wrap(security_headers())
         .wrap(middleware::from_fn(request_log::log_requests))
-        .service(web::scope("/api").configure(|api| routes::configure::<A>(api, config)))
+        .configure(|site| routes::configure::<A>(site, config))
         .default_service(web::to(respond::not_found))
 }
 

@@ -12,7 +12,10 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, Response, R
 use utoipa::{Modify, OpenApi as _, ToSchema};
 
 use crate::error::{ErrorBody, ErrorKind};
-use crate::routes::{auth, conversations, docs, health};
+use crate::routes::{auth, conversations, docs, health, index};
+
+/// The document's title, which the page at `/api/docs` is titled after too.
+pub(crate) const TITLE: &str = "Chatbot API";
 
 /// The name of the security scheme of the session cookie.
 const SESSION: &str = "session";
@@ -42,7 +45,7 @@ that get a bot reply.
 /// The document, as derived from the code.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Chatbot API", description = DESCRIPTION),
+    info(title = TITLE, description = DESCRIPTION),
     paths(
         auth::test,
         auth::sign_up,
@@ -54,6 +57,8 @@ that get a bot reply.
         conversations::delete,
         conversations::list_messages,
         conversations::send_message,
+        index::site,
+        index::api,
         health::health,
         health::ready,
         docs::json,
@@ -70,7 +75,7 @@ that get a bot reply.
     tags(
         (name = "auth", description = "Accounts and sessions."),
         (name = "conversations", description = "Your conversations and their messages."),
-        (name = "operations", description = "Probes, and this document."),
+        (name = "operations", description = "The index, probes, and this document."),
     ),
 )]
 struct ApiDoc;

@@ -1,10 +1,11 @@
-//! The API's routes under `/api`.
+//! The site's routes: the API under `/api`, and the site's root, `/`.
 
 // Visible to the crate for `openapi`, which lists the handlers' `#[utoipa::path]`s.
 pub(crate) mod auth;
 pub(crate) mod conversations;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod index;
 
 use actix_governor::Governor;
 use actix_web::middleware::Condition;
@@ -13,66 +14,87 @@ use actix_web::web;
 use crate::respond::method_not_allowed;
 use crate::{Adapters, HttpConfig};
 
-/// Registers every route of the API; a known path with an unknown method is a 405 whose
-/// `Allow` header lists the methods the path takes.
-pub(crate) fn configure<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig) {
+/// Registers every route of the site: `/`, then the API under `/api`. A known path with
+/// an unknown method is a 405 whose `Allow` header lists the methods the path takes.
+///
+/// A test (`crates/server/tests/api/openapi.rs`) reads the paths of the [`resource`]
+/// calls in this file and compares them with the OpenAPI document's: the calls before
+/// the `/api` scope's are the site's own paths, those after it are under `/api`.
+pub(crate) fn configure<A: Adapters>(site: &mut web::ServiceConfig, config: &HttpConfig) {
+    // The API's index until the web client serves `/` (SPEC §12).
+    site.service(
+        resource("/", "GET, HEAD")
+            .route(web::get().to(index::site))
+            .route(web::head().to(index::site)),
+    )
+    .service(web::scope("/api").configure(|api| configure_api::<A>(api, config)));
+}
+
+/// Registers the API's routes, relative to `/api`.
+fn configure_api<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig) {
     let limited = config.rate_limits_enabled;
     let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
     let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
     let documents = web::Data::new(docs::Documents::new(&config.cookie_name));
-    api.service(resource("/health", "GET").route(web::get().to(health::health)))
-        .service(resource("/ready", "GET").route(web::get().to(health::ready::<A>)))
-        .service(
-            resource("/openapi.json", "GET")
-                .app_data(documents.clone())
-                .route(web::get().to(docs::json)),
-        )
-        .service(
-            resource("/docs", "GET")
-                .app_data(documents)
-                .route(web::get().to(docs::page)),
-        )
-        .service(
-            resource("/test", "GET, HEAD")
-                .route(web::get().to(auth::test))
-                .route(web::head().to(auth::test)),
-        )
-        .service(
-            resource("/signup", "POST")
-                .wrap(per_address())
-                .route(web::post().to(auth::sign_up::<A>)),
-        )
-        .service(
-            resource("/login", "POST")
-                .wrap(per_address())
-                .route(web::post().to(auth::log_in::<A>)),
-        )
-        .service(
-            resource("/logout", "GET, POST")
-                .route(web::get().to(auth::log_out))
-                .route(web::post().to(auth::log_out)),
-        )
-        .service(
-            resource("/conversations", "GET, HEAD, POST")
-                .route(web::get().to(conversations::list::<A>))
-                .route(web::head().to(conversations::list::<A>))
-                .route(web::post().to(conversations::create::<A>)),
-        )
-        .service(
-            resource("/conversations/{id}", "PUT, DELETE")
-                .route(web::put().to(conversations::rename::<A>))
-                .route(web::delete().to(conversations::delete::<A>)),
-        )
-        .service(
-            resource("/conversations/{id}/messages", "GET, HEAD, POST")
-                .route(web::get().to(conversations::list_messages::<A>))
-                .route(web::head().to(conversations::list_messages::<A>))
-                .route(
-                    web::post()
-                        .to(conversations::send_message::<A>)
-                        .wrap(per_user),
-                ),
-        );
+    // `""` is `/api` itself (and `/api/` is not).
+    api.service(
+        resource("", "GET, HEAD")
+            .route(web::get().to(index::api))
+            .route(web::head().to(index::api)),
+    )
+    .service(resource("/health", "GET").route(web::get().to(health::health)))
+    .service(resource("/ready", "GET").route(web::get().to(health::ready::<A>)))
+    .service(
+        resource("/openapi.json", "GET")
+            .app_data(documents.clone())
+            .route(web::get().to(docs::json)),
+    )
+    .service(
+        resource("/docs", "GET")
+            .app_data(documents)
+            .route(web::get().to(docs::page)),
+    )
+    .service(
+        resource("/test", "GET, HEAD")
+            .route(web::get().to(auth::test))
+            .route(web::head().to(auth::test)),
+    )
+    .service(
+        resource("/signup", "POST")
+            .wrap(per_address())
+            .route(web::post().to(auth::sign_up::<A>)),
+    )
+    .service(
+        resource("/login", "POST")
+            .wrap(per_address())
+            .route(web::post().to(auth::log_in::<A>)),
+    )
+    .service(
+        resource("/logout", "GET, POST")
+            .route(web::get().to(auth::log_out))
+            .route(web::post().to(auth::log_out)),
+    )
+    .service(
+        resource("/conversations", "GET, HEAD, POST")
+            .route(web::get().to(conversations::list::<A>))
+            .route(web::head().to(conversations::list::<A>))
+            .route(web::post().to(conversations::create::<A>)),
+    )
+    .service(
+        resource("/conversations/{id}", "PUT, DELETE")
+            .route(web::put().to(conversations::rename::<A>))
+            .route(web::delete().to(conversations::delete::<A>)),
+    )
+    .service(
+        resource("/conversations/{id}/messages", "GET, HEAD, POST")
+            .route(web::get().to(conversations::list_messages::<A>))
+            .route(web::head().to(conversations::list_messages::<A>))
+            .route(
+                web::post()
+                    .to(conversations::send_message::<A>)
+                    .wrap(per_user),
+            ),
+    );
 }
 
 /// The resource at `path`, whose routes take the methods `allow` lists (comma-separated,

@@ -9,7 +9,8 @@ api_tests! {
     async fn unknown_routes_are_json_404s(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
-        for path in ["/", "/api", "/api/nope", "/api/conversations/1/nope", "/favicon.ico"] {
+        // `/` and `/api` are the index (tests/api/index.rs); `/api/` is not.
+        for path in ["/api/", "/index.html", "/api/nope", "/api/conversations/1/nope", "/favicon.ico"] {
             client.get(path).await.assert_error(404, "not_found");
         }
     }

@@ -18,8 +18,12 @@ const OAS_SCHEMA: &str = include_str!("openapi-schemas/oas-3.1-schema.json");
 const OAS_DIALECT: &str = include_str!("openapi-schemas/oas-3.1-dialect-base.json");
 const OAS_META: &str = include_str!("openapi-schemas/oas-3.1-meta-base.json");
 
-/// Where the API's routes are registered (under the `/api` scope).
+/// Where the site's routes are registered: `/` first, then the API's, in the `/api`
+/// scope.
 const ROUTES_SOURCE: &str = include_str!("../../../http/src/routes/mod.rs");
+
+/// Where ROUTES_SOURCE opens the `/api` scope.
+const API_SCOPE: &str = "web::scope(\"/api\")";
 
 /// The methods an OpenAPI path item can hold: all that the server is probed with.
 const METHODS: [&str; 8] = [
@@ -402,8 +406,9 @@ api_tests! {
         // Three checks, none of which trusts a list written by hand:
         //
         // 1. The paths registered in crates/http/src/routes/mod.rs (every
-        //    `resource("...")` there, under the `/api` scope) are exactly the documented
-        //    paths: a route added without documentation fails here, before any request.
+        //    `resource("...")` there: before the `/api` scope is opened, the site's own;
+        //    after, under `/api`) are exactly the documented paths: a route added
+        //    without documentation fails here, before any request.
         // 2. Every (path, method) pair of the document, with a real conversation's id
         //    in `{id}` and the documented example as the body, is answered with neither
         //    404 nor 405, with a status the document lists for it, and with a body its
@@ -417,13 +422,20 @@ api_tests! {
         let document = server.client().get("/api/openapi.json").await.body;
         let documented: BTreeSet<String> = document["paths"].as_object().unwrap().keys().cloned().collect();
 
-        let registered: BTreeSet<String> = ROUTES_SOURCE
-            .split("resource(\"")
-            .skip(1)
-            .filter_map(|rest| rest.split_once('"'))
-            .map(|(path, _)| format!("/api{path}"))
-            .collect();
-        assert!(registered.len() >= 10, "the routes are registered as expected: {registered:?}");
+        let resources = |source: &str, scope: &str| -> Vec<String> {
+            source
+                .split("resource(\"")
+                .skip(1)
+                .filter_map(|rest| rest.split_once('"'))
+                .map(|(path, _)| format!("{scope}{path}"))
+                .collect()
+        };
+        let (site, api) = ROUTES_SOURCE.split_once(API_SCOPE).expect("routes/mod.rs opens the /api scope");
+        let site = resources(site, "");
+        let api = resources(api, "/api");
+        assert_eq!(site, ["/"], "the site's own routes");
+        assert!(api.len() >= 10 && api.contains(&"/api".to_owned()), "the API's routes: {api:?}");
+        let registered: BTreeSet<String> = site.into_iter().chain(api).collect();
         assert_eq!(registered, documented, "registered routes vs the document");
 
         let mut prober = server.client();
