@@ -141,12 +141,12 @@ impl Database {
         // One connection now, outside the pool: a wrong URL or an unreachable server
         // stops start-up at once with the driver's own reason, instead of after the
         // pool's timeout of retries.
-        drop(
-            r2d2::ManageConnection::connect(&manager).map_err(|source| ConnectError::Connect {
+        drop(r2d2::ManageConnection::connect(&manager).map_err(|source| {
+            ConnectError::Connect {
                 url: url.to_string(),
                 source,
-            })?,
-        );
+            }
+        })?);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(0))

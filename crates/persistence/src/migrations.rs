@@ -4,8 +4,8 @@ use diesel::backend::Backend as DieselBackend;
 use diesel::migration::MigrationSource;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::{Backend, Database};
 use crate::connection::AnyConnection;
+use crate::{Backend, Database};
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");

@@ -84,7 +84,9 @@ async fn check(db: TestDb) {
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn counted(db: fn() -> TestDb) {
-    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     statements_started();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -204,12 +204,13 @@ impl Application {
         // Every setting is checked before anything is opened or warned about.
         let url = database_url(&settings)?;
         let cookie_key = cookie_key(&settings)?;
-        let hasher = BcryptHasher::with_core_count(settings.auth.bcrypt_cost).map_err(
-            |source| StartError::Hasher {
-                setting: settings.setting("auth.bcrypt_cost"),
-                source,
-            },
-        )?;
+        let hasher =
+            BcryptHasher::with_core_count(settings.auth.bcrypt_cost).map_err(|source| {
+                StartError::Hasher {
+                    setting: settings.setting("auth.bcrypt_cost"),
+                    source,
+                }
+            })?;
         let database = connect(&settings, &url)?;
         if settings.database.migrate_on_start {
             for name in database.run_pending_migrations()? {

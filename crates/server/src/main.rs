@@ -40,7 +40,9 @@ enum Command {
 enum Rollback {
     Newest,
     /// Every migration; `confirmed` when `--yes` said so up front.
-    All { confirmed: bool },
+    All {
+        confirmed: bool,
+    },
 }
 
 impl Command {
@@ -113,7 +115,10 @@ fn run(command: Command) -> Result<(), StartError> {
             if !confirmed && !confirm_dropping_everything(&url) {
                 return Err(StartError::NotConfirmed(url.to_string()));
             }
-            report("reverted", &open_database(&settings)?.revert_all_migrations()?);
+            report(
+                "reverted",
+                &open_database(&settings)?.revert_all_migrations()?,
+            );
             Ok(())
         }
         Command::Migrations => list_migrations(&settings),

@@ -181,7 +181,10 @@ fn misspelt_settings_and_a_bad_rust_log_are_warned_about() {
         logs.contains("RUST_LOG \"chatbot=[\" is not a tracing filter"),
         "{logs}"
     );
-    assert!(!logs.contains('\u{1b}'), "no colour codes into a pipe: {logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes into a pipe: {logs}"
+    );
 }
 
 #[test]
@@ -219,8 +222,15 @@ fn rollback_all_without_yes_refuses_naming_the_database_and_drops_nothing() {
     let folder = tempfile::tempdir().unwrap();
     let environment = [("DATABASE_URL", db.url())];
     let refused = chatbot(folder.path(), &["rollback", "--all"], &environment);
-    assert_refused(&refused, &format!("not reverting every migration of {}", db.url()));
-    assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 0, "tables kept");
+    assert_refused(
+        &refused,
+        &format!("not reverting every migration of {}", db.url()),
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) AS n FROM users"),
+        0,
+        "tables kept"
+    );
     let listing = stdout(&chatbot(folder.path(), &["migrations"], &environment));
     assert_eq!(listing.matches("applied").count(), 4, "{listing}");
 }
@@ -324,6 +334,9 @@ fn the_start_up_line_names_the_docs_the_profile_and_the_database() {
     let serving = serving.expect("a start-up line");
     assert!(serving.contains("/api/docs"), "{serving}");
     assert!(serving.contains("profile=\"development\""), "{serving}");
-    assert!(serving.contains("database=sqlite://data/chatbot.db"), "{serving}");
+    assert!(
+        serving.contains("database=sqlite://data/chatbot.db"),
+        "{serving}"
+    );
     assert!(!serving.contains("Actix runtime"), "{serving}");
 }

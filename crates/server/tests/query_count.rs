@@ -57,7 +57,9 @@ async fn check(db: TestDb) {
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn counted(db: fn() -> TestDb) {
-    let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     statements_started();
     actix_web::rt::System::new().block_on(check(db()));
 }

@@ -245,7 +245,7 @@ pub enum SettingsError {
     UnknownProfile(String),
     /// A file cannot be read or parsed.
     #[error("invalid configuration: {0}")]
-    Unreadable(#[from] ConfigError),
+    Unreadable(#[source] Box<ConfigError>),
     /// A value has the wrong type, e.g. text for a number.
     #[error("invalid configuration: {setting}: {source}")]
     WrongType {
@@ -253,7 +253,7 @@ pub enum SettingsError {
         setting: Setting,
         /// What is wrong with it.
         #[source]
-        source: ConfigError,
+        source: Box<ConfigError>,
     },
     /// A value is outside what its setting accepts.
     #[error("invalid configuration: {setting}: {problem}")]
@@ -266,6 +266,12 @@ pub enum SettingsError {
     /// The `.env` file exists but cannot be read.
     #[error("cannot read .env: {0}")]
     DotEnv(#[from] dotenvy::Error),
+}
+
+impl From<ConfigError> for SettingsError {
+    fn from(error: ConfigError) -> Self {
+        Self::Unreadable(Box::new(error))
+    }
 }
 
 /// `origin` as browsers send it (`scheme://host[:port]`, no trailing slash), or why it
@@ -392,15 +398,16 @@ impl Settings {
                 });
             }
         }
-        let mut settings: Self = config.try_deserialize().map_err(|error| {
-            match key_of(&error) {
-                Some(key) => SettingsError::WrongType {
-                    setting: sources.setting(&key),
-                    source: error,
-                },
-                None => SettingsError::Unreadable(error),
-            }
-        })?;
+        let mut settings: Self =
+            config
+                .try_deserialize()
+                .map_err(|error| match key_of(&error) {
+                    Some(key) => SettingsError::WrongType {
+                        setting: sources.setting(&key),
+                        source: Box::new(error),
+                    },
+                    None => error.into(),
+                })?;
         if let Some(filter) = rust_log {
             match tracing_subscriber::EnvFilter::try_new(&filter) {
                 Ok(_) => settings.log.level = filter,
@@ -484,7 +491,10 @@ impl Settings {
                 "rate_limit.auth_per_minute",
                 u64::from(self.rate_limit.auth_per_minute),
             ),
-            ("rate_limit.auth_burst", u64::from(self.rate_limit.auth_burst)),
+            (
+                "rate_limit.auth_burst",
+                u64::from(self.rate_limit.auth_burst),
+            ),
             (
                 "rate_limit.messages_per_minute",
                 u64::from(self.rate_limit.messages_per_minute),

@@ -2,6 +2,7 @@
 //! change it, and the keys that are no setting at all, so a misspelt one is not
 //! ignored in silence.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -92,9 +93,9 @@ impl Sources {
                 Ok(entries) => {
                     for entry in entries {
                         let (name, value) = entry?;
-                        if !environment.contains_key(&name) {
-                            from_dotenv.insert(name.clone());
-                            environment.insert(name, value);
+                        if let Entry::Vacant(unset) = environment.entry(name) {
+                            from_dotenv.insert(unset.key().clone());
+                            unset.insert(value);
                         }
                     }
                 }
@@ -264,7 +265,10 @@ mod tests {
         ]);
         let mut sources = Sources::with_dotenv(&mut environment, None).unwrap();
         sources
-            .add_file("config/default.toml".into(), "[server]\nport = 1\nhost = \"h\"\n")
+            .add_file(
+                "config/default.toml".into(),
+                "[server]\nport = 1\nhost = \"h\"\n",
+            )
             .unwrap();
         sources
             .add_file("config/production.toml".into(), "[server]\nhost = \"h\"\n")
@@ -284,7 +288,10 @@ mod tests {
         let mut environment = HashMap::from([
             ("CHATBOT__SERVER__PROT".to_owned(), "1".to_owned()),
             ("CHATBOT__SERVER__PORT".to_owned(), "1".to_owned()),
-            ("CHATBOT__WHOLLY__UNRELATED_THING".to_owned(), "1".to_owned()),
+            (
+                "CHATBOT__WHOLLY__UNRELATED_THING".to_owned(),
+                "1".to_owned(),
+            ),
             ("CHATBOT_CONFIG_DIR".to_owned(), "x".to_owned()),
         ]);
         let mut sources = Sources::with_dotenv(&mut environment, None).unwrap();
