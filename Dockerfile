@@ -6,9 +6,10 @@
 #       -e DATABASE_URL=postgres://user:password@host:5432/chatbot chatbot
 #
 # Two stages: a Rust toolchain builds the release binary; a slim Debian of the same
-# release (so the same glibc) runs it as an unprivileged user. SQLite and libpq are
-# compiled into the binary (bundled features); it links only libc, libgcc_s and
-# OpenSSL (libpq's TLS), which is all the runtime stage adds besides CA certificates.
+# release (so the same glibc) runs it as an unprivileged user. SQLite, libpq and
+# OpenSSL (libpq's TLS) are compiled into the binary (bundled / vendored features; the
+# rust image has the C compiler, make and perl they need); it links only libc, libm
+# and libgcc_s, so the runtime stage adds nothing but CA certificates.
 # The migrations and the config/*.toml files are compiled into the binary too; the
 # config files are also copied to /app/config, where the binary looks first, so an
 # operator can read them or mount replacements.
@@ -56,18 +57,22 @@ COPY crates/ crates/
 RUN set -eux; \
     cargo build --release --locked -p chatbot-server; \
     strip target/release/chatbot; \
-    ./target/release/chatbot --help | grep migrations >/dev/null
+    ./target/release/chatbot --help | grep migrations >/dev/null; \
+    if ldd target/release/chatbot | grep -E 'libssl|libcrypto|libpq|libsqlite'; then \
+        echo 'the binary links the libraries above; the runtime stage does not have them' >&2; \
+        exit 1; \
+    fi
 
 # ---------------------------------------------------------------------------------
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
-# libssl3: libpq's TLS (sslmode=require and up). ca-certificates: for
-# sslrootcert=system, to verify a managed PostgreSQL's certificate. data/: where the
-# default SQLite database would go, for `docker run` without DATABASE_URL (compose
-# uses PostgreSQL).
+# ca-certificates: for sslrootcert=system, to verify a managed PostgreSQL's
+# certificate (the TLS itself is the OpenSSL built into the binary: no libssl here).
+# data/: where the default SQLite database would go, for `docker run` without
+# DATABASE_URL (compose uses PostgreSQL).
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends libssl3 ca-certificates; \
+    apt-get install -y --no-install-recommends ca-certificates; \
     rm -rf /var/lib/apt/lists/*; \
     groupadd --system --gid 10001 chatbot; \
     useradd --system --uid 10001 --gid chatbot --home-dir /app --no-create-home \
@@ -85,6 +90,12 @@ COPY docker/healthcheck.sh /usr/local/bin/chatbot-healthcheck
 ENV APP_ENV=production \
     HOST=0.0.0.0 \
     PORT=5000
+
+# The OpenSSL built into the binary looks for CA certificates under its own default
+# directory (/usr/local/ssl), not Debian's: point it at the ones installed above, so
+# that sslrootcert=system verifies a server's certificate.
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    SSL_CERT_DIR=/etc/ssl/certs
 
 USER chatbot:chatbot
 EXPOSE 5000

@@ -3,10 +3,13 @@
 #
 #   1. compose parses and validates the file (`config -q`) with the required variables
 #      set, and refuses it, naming the variable, when one of them is missing;
-#   2. .env.example plus a SECRET_KEY is a working configuration;
+#   2. .env.example plus a SECRET_KEY is a working configuration, and carries no
+#      DATABASE_URL: the compose file builds the app's from POSTGRES_PASSWORD, and a
+#      DATABASE_URL in .env or the environment does not change it;
 #   3. the resolved file and the Dockerfile hold what the service needs
 #      (scripts/compose_tool.py check: production profile, db healthcheck,
-#      service_healthy, non-root user, HEALTHCHECK, the dependency layer, ...).
+#      service_healthy, the database URL built from POSTGRES_PASSWORD, non-root user,
+#      HEALTHCHECK, the dependency layer, no OpenSSL in the runtime stage, ...).
 #
 # Needs docker-compose (Debian's package, the Python v1: apt-get install -y
 # docker-compose) or the Docker CLI's compose plugin (`docker compose`); neither
@@ -45,8 +48,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 : >"$work/empty.env"
 
-# The variables the file interpolates; the caller's own values (or a .env in the
-# repository) must not leak into the check.
+# The variables the file interpolates, and DATABASE_URL, which it must not; the
+# caller's own values (or a .env in the repository) must not leak into the check.
 variables=(SECRET_KEY POSTGRES_PASSWORD DATABASE_URL COOKIE_SECURE CORS_ALLOWED_ORIGINS APP_PORT RUST_LOG)
 unset_all=()
 for name in "${variables[@]}"; do unset_all+=(-u "$name"); done
@@ -55,8 +58,9 @@ for name in "${variables[@]}"; do unset_all+=(-u "$name"); done
 sample=(
   SECRET_KEY=compose-check-secret-compose-check-secret-0123456789
   POSTGRES_PASSWORD=compose-check-password
-  DATABASE_URL=postgres://chatbot:compose-check-password@db:5432/chatbot
 )
+# The app's database URL that docker-compose.yml must build from that password.
+expected_url=postgres://chatbot:compose-check-password@db:5432/chatbot
 
 # `run_compose ENV_FILE [NAME=value...] [-- config options]`: compose's config of
 # docker-compose.yml with only the given variables set.
@@ -82,7 +86,7 @@ run_compose "$work/empty.env" "${sample[@]}" -- -q >/dev/null 2>&1 \
   || { echo "FAIL: ${compose[*]} config -q fails" >&2; exit 1; }
 echo "ok: docker-compose.yml parses and validates"
 
-for required in SECRET_KEY POSTGRES_PASSWORD DATABASE_URL; do
+for required in SECRET_KEY POSTGRES_PASSWORD; do
   kept=()
   for pair in "${sample[@]}"; do [[ "$pair" == "$required="* ]] || kept+=("$pair"); done
   if run_compose "$work/empty.env" "${kept[@]}" >/dev/null 2>"$work/err"; then
@@ -95,10 +99,45 @@ for required in SECRET_KEY POSTGRES_PASSWORD DATABASE_URL; do
     exit 1
   fi
 done
-echo "ok: a missing SECRET_KEY, POSTGRES_PASSWORD or DATABASE_URL stops compose, naming it"
+echo "ok: a missing SECRET_KEY or POSTGRES_PASSWORD stops compose, naming it"
 
-# 2. .env.example: refused until SECRET_KEY is filled in, then valid, with a
-#    DATABASE_URL whose password is the db service's.
+# `app_database_url RESOLVED.yml`: the app service's DATABASE_URL in a resolved file.
+app_database_url() {
+  "$python" -c 'import sys, yaml
+env = yaml.safe_load(open(sys.argv[1]))["services"]["app"].get("environment") or {}
+if isinstance(env, list):
+    env = dict(item.split("=", 1) for item in env)
+print(env.get("DATABASE_URL", ""))' "$1"
+}
+
+# 2. .env.example: no DATABASE_URL in it (a .env copied from it is also read by a
+#    `cargo run` on the host, where the host `db` does not exist); the compose file
+#    builds the app's URL from POSTGRES_PASSWORD, whatever DATABASE_URL says.
+if grep -nE '^[[:space:]]*#?[[:space:]]*(export[[:space:]]+)?DATABASE_URL[[:space:]]*=' .env.example >"$work/err"; then
+  echo "FAIL: .env.example sets DATABASE_URL (even commented out); docker-compose.yml builds it from POSTGRES_PASSWORD:" >&2
+  cat "$work/err" >&2
+  exit 1
+fi
+printf 'DATABASE_URL=postgres://someone:else@elsewhere:5432/other\n' >"$work/stray.env"
+for source in "the environment" ".env"; do
+  if [[ $source == .env ]]; then
+    run_compose "$work/stray.env" "${sample[@]}" >"$work/stray.yml" 2>"$work/err" || true
+  else
+    run_compose "$work/empty.env" "${sample[@]}" DATABASE_URL=postgres://someone:else@elsewhere:5432/other \
+      >"$work/stray.yml" 2>"$work/err" || true
+  fi
+  found="$(app_database_url "$work/stray.yml" 2>/dev/null || true)"
+  if [[ "$found" != "$expected_url" ]]; then
+    echo "FAIL: with DATABASE_URL set in $source, the app's DATABASE_URL is '$found'; docker-compose.yml" >&2
+    echo "      must build it from POSTGRES_PASSWORD alone ($expected_url)" >&2
+    cat "$work/err" >&2
+    exit 1
+  fi
+done
+echo "ok: .env.example has no DATABASE_URL; the app's is built from POSTGRES_PASSWORD, whatever DATABASE_URL says"
+
+#    Then .env.example is refused until SECRET_KEY is filled in, and valid after,
+#    with a DATABASE_URL whose user, password and database are the db service's.
 if run_compose .env.example >/dev/null 2>"$work/err" || ! grep -q "set SECRET_KEY" "$work/err"; then
   echo "FAIL: .env.example as is (no SECRET_KEY) should be refused for want of SECRET_KEY" >&2
   cat "$work/err" >&2

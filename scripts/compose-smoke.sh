@@ -9,17 +9,19 @@
 # The process gets exactly the environment the app container gets: the Dockerfile's
 # ENV, then the app service's `environment:` as compose resolves it
 # (`docker-compose config`; scripts/compose_tool.py resolves it itself when no compose
-# tool is installed), with DATABASE_URL and SECRET_KEY supplied as .env would supply
-# them, and nothing else from this shell. It runs in a directory laid out like the
-# image's /app (config/ beside it). Two values differ, and say so: PORT, a free port
-# instead of the container's 5000, and HOST, the loopback instead of 0.0.0.0 (in a
-# container that is the container's own network; here it would be the machine's).
+# tool is installed), with SECRET_KEY and POSTGRES_PASSWORD supplied as .env would
+# supply them, and nothing else from this shell. It runs in a directory laid out like
+# the image's /app (config/ beside it). Three values differ, and say so: PORT, a free
+# port instead of the container's 5000; HOST, the loopback instead of 0.0.0.0 (in a
+# container that is the container's own network; here it would be the machine's); and
+# DATABASE_URL, which docker-compose.yml builds from POSTGRES_PASSWORD for the host `db`
+# of the compose network (checked first), replaced by the local database.
 #
 # Environment:
 #   CHATBOT_BIN          the binary (default: cargo build --release --locked -p chatbot-server)
 #   SMOKE_DATABASE_URL   a PostgreSQL database to use as is (default: the database
-#                        chatbot_smoke on postgres://postgres@127.0.0.1:5432, dropped
-#                        and created afresh)
+#                        chatbot_smoke on postgres://postgres@127.0.0.1:5432, created
+#                        afresh and dropped when the script ends, failed or not)
 #   SECRET_KEY           the signing key (default: openssl rand -hex 32)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,9 @@ work="$(mktemp -d)"
 log="$work/server.log"
 server_pid=""
 finished=0
+# The database this script creates, dropped on exit (none when SMOKE_DATABASE_URL is set).
+admin="postgres://postgres@127.0.0.1:5432"
+fresh_database=""
 
 fail() {
   echo "SMOKE FAILED: $*" >&2
@@ -46,6 +51,11 @@ cleanup() {
     echo "----- the server's log ($log) -----" >&2
     cat "$log" >&2
     echo "----- end of the server's log -----" >&2
+  fi
+  if [[ -n "$fresh_database" ]]; then
+    PGOPTIONS="--client-min-messages=warning" psql -q "$admin/postgres" \
+      -c "DROP DATABASE IF EXISTS $fresh_database WITH (FORCE)" >/dev/null \
+      || echo "compose-smoke: could not drop the database $fresh_database" >&2
   fi
   rm -rf "$work"
   exit "$status"
@@ -76,9 +86,7 @@ done
 # --- the database --------------------------------------------------------------------
 if [[ -n "${SMOKE_DATABASE_URL:-}" ]]; then
   database_url="$SMOKE_DATABASE_URL"
-  fresh_database=""
 else
-  admin="postgres://postgres@127.0.0.1:5432"
   pg_isready -q -d "$admin/postgres" \
     || fail "PostgreSQL is not answering at $admin (bash .ci/run starts the local cluster), or set SMOKE_DATABASE_URL"
   fresh_database=chatbot_smoke
@@ -94,12 +102,13 @@ psql -q "$database_url" -tAc 'SELECT 1' >/dev/null || fail "cannot connect to $d
 secret_key="${SECRET_KEY:-$(openssl rand -hex 32)}"
 (( ${#secret_key} >= 32 )) || fail "SECRET_KEY must be at least 32 bytes"
 
-# What .env supplies to compose: the two variables the app needs, and the db service's
-# password (not used here, where the database is the local cluster).
+# What .env supplies to compose: the signing key and the db service's password, from
+# which docker-compose.yml builds the app's DATABASE_URL (hex, as .env.example advises).
+postgres_password="$(openssl rand -hex 16)"
+compose_url="postgres://chatbot:$postgres_password@db:5432/chatbot"
 compose_inputs=(
   "SECRET_KEY=$secret_key"
-  "DATABASE_URL=$database_url"
-  "POSTGRES_PASSWORD=unused-by-the-smoke-test"
+  "POSTGRES_PASSWORD=$postgres_password"
 )
 : >"$work/empty.env"
 if command -v docker-compose >/dev/null 2>&1; then
@@ -138,12 +147,13 @@ expect_var APP_ENV production
 expect_var HOST 0.0.0.0
 expect_var PORT 5000
 expect_var SECRET_KEY "$secret_key"
-expect_var DATABASE_URL "$database_url"
+expect_var DATABASE_URL "$compose_url"
 [[ "${from_compose[CHATBOT__SESSION__COOKIE_SECURE]:-}" == true ]] \
   || fail "docker-compose.yml should keep CHATBOT__SESSION__COOKIE_SECURE=true by default"
 
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-run_env=(PATH=/usr/local/bin:/usr/bin:/bin HOME="$work/app" "${container_env[@]}" HOST=127.0.0.1 PORT="$port")
+run_env=(PATH=/usr/local/bin:/usr/bin:/bin HOME="$work/app" "${container_env[@]}" HOST=127.0.0.1 PORT="$port"
+  DATABASE_URL="$database_url")
 
 # The image's /app: the binary's working directory, with config/ in it.
 mkdir -p "$work/app/data"
@@ -173,10 +183,12 @@ echo "  environment from the Dockerfile and docker-compose.yml ($resolver):"
 for pair in "${container_env[@]}"; do
   case "${pair%%=*}" in
     SECRET_KEY) echo "    SECRET_KEY=[${#secret_key} bytes]" ;;
+    DATABASE_URL) echo "    DATABASE_URL=${compose_url/$postgres_password/***} (built from POSTGRES_PASSWORD)" ;;
     *) echo "    $pair" ;;
   esac
 done
-echo "  changed for this machine: HOST=127.0.0.1 PORT=$port (the container: 0.0.0.0:5000)"
+echo "  changed for this machine: HOST=127.0.0.1 PORT=$port (the container: 0.0.0.0:5000),"
+echo "    DATABASE_URL=$database_url (the container: the db service's, above)"
 echo "  working directory: $work/app (the image's /app, with config/); running $user_note"
 
 # --- serve -----------------------------------------------------------------------
@@ -236,8 +248,5 @@ if grep -q '^pending' "$work/migrations" || ! grep -q '^applied' "$work/migratio
 fi
 echo "  migrations: $(grep -c '^applied' "$work/migrations") applied, none pending"
 
-if [[ -n "$fresh_database" ]]; then
-  psql -q "$admin/postgres" -c "DROP DATABASE IF EXISTS $fresh_database WITH (FORCE)" || true
-fi
 finished=1
 echo "compose-smoke: passed"

@@ -34,7 +34,9 @@ except ImportError:  # pragma: no cover - reported to the operator
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# What compose-check.sh fills the required variables with; `check` expects them back.
+# What compose-check.sh fills the required variables with; `check` expects them back,
+# and DATABASE_URL as docker-compose.yml builds it from POSTGRES_PASSWORD (it is not
+# an input: .env.example has none, see check_sources).
 SAMPLE = {
     "SECRET_KEY": "compose-check-secret-compose-check-secret-0123456789",
     "POSTGRES_PASSWORD": "compose-check-password",
@@ -210,7 +212,26 @@ def check_dockerfile(problems: Problems) -> None:
         "Dockerfile: .cargo/ (LIBSQLITE3_FLAGS) is not copied into the build",
     )
 
-    # The runtime stage.
+    # The runtime stage. OpenSSL is built into the binary (openssl-sys `vendored`), so
+    # the image installs no libssl; CA certificates it keeps (sslrootcert=system).
+    installs = " ".join(r for w, r in runtime["steps"] if w == "RUN")
+    problems.expect(
+        re.search(r"\blibssl|\bopenssl\b", installs) is None,
+        "Dockerfile: the runtime stage installs OpenSSL; the binary carries its own (vendored)",
+    )
+    problems.expect(
+        "ca-certificates" in installs,
+        "Dockerfile: the runtime stage should install ca-certificates",
+    )
+    # The vendored OpenSSL looks for them in its own default place (/usr/local/ssl):
+    # without these, sslrootcert=system finds no CA and refuses every server.
+    runtime_env = dockerfile.env()
+    problems.expect(
+        runtime_env.get("SSL_CERT_FILE") == "/etc/ssl/certs/ca-certificates.crt"
+        and runtime_env.get("SSL_CERT_DIR") == "/etc/ssl/certs",
+        "Dockerfile: ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt and SSL_CERT_DIR=/etc/ssl/certs "
+        "expected, for the binary's own OpenSSL to find the CA certificates",
+    )
     user = dockerfile.last(runtime, "USER")
     problems.expect(
         user is not None and user.split(":")[0] not in ("root", "0"),
@@ -343,6 +364,47 @@ def check_compose(config: dict, problems: Problems) -> None:
     )
 
 
+def strings(value):
+    """Every string in a parsed YAML document, keys included."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(key)
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def check_sources(problems: Problems) -> None:
+    """What the resolved file cannot show: docker-compose.yml as written, .env.example."""
+    raw = load(str(ROOT / "docker-compose.yml"))
+    # Only ${VAR}, ${VAR:-default} and ${VAR:?error}: docker-compose v1 and v2 agree on them.
+    for text in strings(raw):
+        for match in VARIABLE.finditer(text):
+            problems.expect(
+                match.group(1) is not None and match.group(2) in (None, ":-", ":?"),
+                f"compose: {match.group(0)!r}: keep interpolation to ${{VAR}}, ${{VAR:-default}}, ${{VAR:?error}}",
+            )
+    app_env = environment(raw.get("services", {}).get("app", {}))
+    url = app_env.get("DATABASE_URL", "")
+    problems.expect(
+        re.fullmatch(r"postgres://chatbot:\$\{POSTGRES_PASSWORD(:\?[^}]*)?\}@db:5432/chatbot", url) is not None,
+        "compose: the app's DATABASE_URL must be built in docker-compose.yml from POSTGRES_PASSWORD "
+        f"(postgres://chatbot:${{POSTGRES_PASSWORD:?...}}@db:5432/chatbot), is {url!r}",
+    )
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    stray = [
+        line for line in example.splitlines()
+        if re.match(r"\s*#?\s*(export\s+)?DATABASE_URL\s*=", line)
+    ]
+    problems.expect(
+        not stray,
+        f".env.example must not carry DATABASE_URL (a `cargo run` on the host reads .env too): {stray}",
+    )
+
+
 # --- interpolation, for machines without a compose tool ---------------------------
 
 VARIABLE = re.compile(r"\$(?:\$|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
@@ -395,6 +457,7 @@ def main() -> int:
     if sys.argv[1] == "check":
         problems = Problems()
         check_compose(config, problems)
+        check_sources(problems)
         check_dockerfile(problems)
         for problem in problems.found:
             print(f"FAIL: {problem}", file=sys.stderr)

@@ -14,7 +14,8 @@
 # Environment:
 #   CHATBOT_BIN          the binary (default: cargo build --release --locked -p chatbot-server)
 #   FUZZ_DATABASE_URL    also fuzz on PostgreSQL, in this database (its name must contain
-#                        "fuzz": it is dropped and created afresh), e.g.
+#                        "fuzz": it is dropped and created afresh, and dropped again
+#                        when the script ends, passed or failed), e.g.
 #                        postgres://postgres@127.0.0.1:5432/chatbot_fuzz
 #   FUZZ_SEED            the seed (bounded default: 20261125; --full: random, printed)
 #   FUZZ_MAX_EXAMPLES    cases per operation and phase (bounded default 50, --full 500)
@@ -118,6 +119,7 @@ fi
 # --- servers -------------------------------------------------------------------------
 work="$(mktemp -d)"
 server_pid=""
+pg_created=""
 stop_server() {
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
@@ -127,9 +129,16 @@ stop_server() {
   if [[ -n "$server_pid" ]]; then wait "$server_pid" 2>/dev/null || true; fi
   server_pid=""
 }
+drop_pg_database() {
+  PGOPTIONS="--client-min-messages=warning" psql -q "${pg_url%/*}/postgres" \
+    -c "DROP DATABASE IF EXISTS \"$pg_name\" WITH (FORCE)" >/dev/null
+}
 cleanup() {
   local status=$?
   stop_server
+  if [[ -n "$pg_created" ]]; then
+    drop_pg_database || echo "fuzz: could not drop the database $pg_name" >&2
+  fi
   rm -rf "$work"
   exit "$status"
 }
@@ -229,6 +238,7 @@ EOF
 fuzz_database sqlite "sqlite://$work/fuzz.db"
 
 if [[ -n "$pg_url" ]]; then
+  pg_created=1
   PGOPTIONS="--client-min-messages=warning" psql -q -v ON_ERROR_STOP=1 "${pg_url%/*}/postgres" \
     -c "DROP DATABASE IF EXISTS \"$pg_name\" WITH (FORCE)" \
     -c "CREATE DATABASE \"$pg_name\"" \

@@ -92,6 +92,12 @@ struct Answer {
 #[actix_web::test]
 #[ignore = "stops the PostgreSQL cluster: run alone, by scripts/reliability.sh"]
 async fn a_database_outage_answers_503_fast_and_the_service_recovers_by_itself() {
+    assert_eq!(
+        std::env::var("RELIABILITY_STOP_POSTGRES").as_deref(),
+        Ok("1"),
+        "this test stops the machine's PostgreSQL cluster: set RELIABILITY_STOP_POSTGRES=1 \
+         to let it (scripts/reliability.sh does, in CI)"
+    );
     let db = TestDb::postgres();
     let cluster = Cluster::local();
     let pool_timeout = POOL_TIMEOUT.as_secs().to_string();
