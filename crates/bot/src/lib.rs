@@ -132,7 +132,7 @@ mod tests {
             conversation_id: ConversationId::new(1),
             sender: Sender::User,
             text: "hey".to_owned(),
-            created_at: Timestamp::now(),
+            created_at: Timestamp::from_unix_millis(1_795_586_834_123).unwrap(),
         };
         let reply = SimulatedBot.reply(&message).await.unwrap();
         assert_eq!(reply, SimulatedBot::compose("hey"));

@@ -5,7 +5,8 @@
 //! This crate knows no web framework, database or async runtime. Inputs are parsed once
 //! at the edge into validated types ([`Username`], [`Password`], [`ConversationName`],
 //! [`MessageText`]); the [`services`] take only those, and reach the outside
-//! world through the traits in [`ports`], which adapters implement. Failures are one
+//! world through the traits in [`ports`], which adapters implement. Driving adapters
+//! (the HTTP API) call the services through the traits in [`use_cases`]. Failures are one
 //! [`Error`] type whose variants say what a caller can do about them.
 //!
 //! # Example
@@ -18,6 +19,7 @@
 //!     MockUserRepository,
 //! };
 //! use chatbot_domain::services::{AccountService, ChatService};
+//! use chatbot_domain::use_cases::{Accounts, Chat};
 //! use chatbot_domain::{
 //!     ConversationId, Error, Message, MessageId, MessageText, Password,
 //!     PasswordHash, Sender, SystemClock, User, UserId, Username,
@@ -77,6 +79,7 @@ mod redact;
 pub mod services;
 mod session;
 mod time;
+pub mod use_cases;
 mod user;
 mod validation;
 
@@ -88,6 +91,6 @@ pub use id::{ConversationId, MessageId, UserId};
 pub use message::{Exchange, Message, MessageText, NewMessage, Sender, UnknownSender};
 pub use page::{ConversationCursor, MessageCursor, Page, PageRequest, PageSize, Window};
 pub use session::{SessionKey, SessionRecord};
-pub use time::{SystemClock, Timestamp};
+pub use time::{ManualClock, SystemClock, Timestamp};
 pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};
 pub use validation::{Field, Rule, ValidationError};

@@ -144,6 +144,27 @@ pub trait SessionRepository: Send + Sync {
 
     /// Deletes every session expired by `now`; returns how many.
     async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError>;
+
+    /// The sessions of `user` that have not expired by `now`, the latest expiry first.
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, StorageError>;
+
+    /// Deletes every session of `user` except the one with `keep`; returns how many.
+    async fn delete_other_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionKey,
+    ) -> Result<u64, StorageError>;
+}
+
+/// Makes the random keys of new sessions.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait KeyGenerator: Send + Sync {
+    /// A new key, unguessable: at least 128 random bits.
+    fn session_key(&self) -> SessionKey;
 }
 
 /// Says whether the store answers, for a readiness probe.
@@ -177,9 +198,17 @@ pub trait Bot: Send + Sync {
     async fn reply(&self, message: &Message) -> Result<String, BotError>;
 }
 
-/// Tells the services what time it is, so tests can fix it.
+/// Tells the services what time it is, so tests can fix it or move it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> Timestamp;
+}
+
+/// A shared clock is a clock: services can hold `Arc<dyn Clock>`, and a test keep a
+/// handle on the [`ManualClock`](crate::ManualClock) it gave them.
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
 }

@@ -28,11 +28,6 @@ impl Timestamp {
         DateTime::from_timestamp_millis(millis).map(Self)
     }
 
-    /// The current time, read from the system clock.
-    pub fn now() -> Self {
-        Self::from_datetime(Utc::now())
-    }
-
     /// Milliseconds since the Unix epoch.
     pub fn unix_millis(self) -> i64 {
         self.0.timestamp_millis()
@@ -107,7 +102,37 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        Timestamp::from_datetime(Utc::now())
+    }
+}
+
+/// A [`Clock`] that stands still until told to move: tests about time (expiry,
+/// renewal) move it instead of sleeping. Clones share one time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(std::sync::Arc<std::sync::Mutex<Timestamp>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn starting_at(start: Timestamp) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(start)))
+    }
+
+    /// Moves the time `duration` forward.
+    pub fn advance(&self, duration: Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now = now.saturating_add(duration);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -1,4 +1,5 @@
-//! The domain's [`PasswordHasher`] port on bcrypt.
+//! Secrets for the domain's ports: [`PasswordHasher`] on bcrypt, and the random
+//! keys of sessions ([`RandomKeys`], the `KeyGenerator` port).
 //!
 //! A bcrypt hash at cost 12 takes a fifth to a third of a second of CPU. So
 //! [`BcryptHasher`] never hashes on an async worker: it has threads of its own (by
@@ -7,6 +8,10 @@
 //! (`SCHED_IDLE` on Linux): the scheduler gives the CPU to request handling first, and
 //! hashing takes every cycle left over, so logins still go as fast as the machine
 //! allows while the rest of the API keeps its latency.
+
+mod keys;
+
+pub use keys::RandomKeys;
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};

@@ -1,10 +1,11 @@
 //! The chatbot's HTTP API on actix-web: the seed's routes and JSON shapes, JSON
 //! errors for every failure, server-side sessions, CORS and a CSRF defence.
 //!
-//! [`app`] builds the actix [`App`] from an [`AppState`] (the domain's services over
-//! the adapters named by an [`Adapters`] type) and an [`HttpConfig`]. This crate knows
-//! the domain's ports, never the adapters behind them.
+//! [`Api`] turns the domain's use cases ([`Services`], built by the caller) and an
+//! [`HttpConfig`] into an actix [`App`] per server worker. This crate knows the
+//! domain's use case traits, never a service's construction, a port or an adapter.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cors::Cors;
@@ -15,12 +16,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::{App, Error, middleware, web};
-use chatbot_domain::SystemClock;
-use chatbot_domain::ports::{
-    Bot, ConversationRepository, MessageRepository, PasswordHasher, SessionRepository, StoreProbe,
-    UserRepository,
-};
-use chatbot_domain::services::{AccountService, ChatService};
+use chatbot_domain::use_cases::{Accounts, Chat, Health, Sessions};
 
 mod csrf;
 mod dto;
@@ -38,46 +34,32 @@ use list_cache::ListCache;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use rate_limit::{Limit, RateLimitConfig, RateLimiters};
-pub use session::{CurrentUser, DatabaseSessionStore};
+pub use session::{CurrentUser, SessionStoreAdapter};
 
-/// The adapters the API runs on, named once so handlers need one type parameter.
-pub trait Adapters: 'static {
-    /// Where users, conversations, messages and sessions are stored.
-    type Store: UserRepository
-        + ConversationRepository
-        + MessageRepository
-        + SessionRepository
-        + StoreProbe
-        + Clone
-        + 'static;
-    /// How passwords are hashed.
-    type Hasher: PasswordHasher + 'static;
-    /// Who replies to messages.
-    type Bot: Bot + 'static;
+/// The use cases the API serves, finished: the caller builds them over its adapters.
+#[derive(Clone)]
+pub struct Services {
+    /// Signing up and logging in.
+    pub accounts: Arc<dyn Accounts>,
+    /// Conversations and messages.
+    pub chat: Arc<dyn Chat>,
+    /// The sessions behind the session cookies.
+    pub sessions: Arc<dyn Sessions>,
+    /// Readiness.
+    pub health: Arc<dyn Health>,
 }
 
-/// The services the handlers call.
-#[derive(Debug)]
-pub struct AppState<A: Adapters> {
-    accounts: AccountService<A::Store, A::Hasher, SystemClock>,
-    chat: ChatService<A::Store, A::Store, A::Bot, SystemClock>,
-    lists: ListCache,
-    store: A::Store,
-    max_message_chars: usize,
-}
-
-impl<A: Adapters> AppState<A> {
-    /// The services over `store`, `hasher` and `bot`; messages may hold up to
-    /// `max_message_chars` characters.
-    pub fn new(store: A::Store, hasher: A::Hasher, bot: A::Bot, max_message_chars: usize) -> Self {
-        Self {
-            accounts: AccountService::new(store.clone(), hasher, SystemClock),
-            chat: ChatService::new(store.clone(), store.clone(), bot, SystemClock),
-            lists: ListCache::default(),
-            store,
-            max_message_chars,
-        }
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
     }
+}
+
+/// What the handlers share: the use cases, and the rendered lists they reuse.
+pub(crate) struct State {
+    pub(crate) services: Services,
+    pub(crate) lists: ListCache,
+    pub(crate) max_message_chars: usize,
 }
 
 /// How the HTTP layer behaves.
@@ -96,6 +78,8 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
+    /// The longest message text accepted, in characters.
+    pub max_message_chars: usize,
     /// How long a request body may take to arrive once its head has: then 408.
     pub body_timeout: Duration,
     /// The rate limiters; build them once, so every worker shares them.
@@ -113,45 +97,82 @@ impl std::fmt::Debug for HttpConfig {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_message_chars", &self.max_message_chars)
             .field("body_timeout", &self.body_timeout)
             .field("rate_limits_enabled", &self.rate_limits_enabled)
             .finish_non_exhaustive()
     }
 }
 
-/// The API as an actix [`App`]: build one per worker, sharing `state` and `store`.
-pub fn app<A: Adapters>(
-    state: web::Data<AppState<A>>,
-    store: A::Store,
-    config: &HttpConfig,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody + use<A>>,
-        Error = Error,
-        InitError = (),
-    > + use<A>,
-> {
-    let sessions = DatabaseSessionStore::new(store, config.session_idle_timeout);
-    App::new()
-        .app_data(state)
-        .app_data(web::Data::new(csrf::TrustedOrigins(
-            config.allowed_origins.clone(),
-        )))
-        .app_data(web::PayloadConfig::new(config.max_body_bytes))
-        .app_data(json::BodyTimeout(config.body_timeout))
-        .app_data(web::PathConfig::default().error_handler(|_, _| {
-            ApiError::new(ErrorKind::NotFound, "Conversation not found.").into()
-        }))
-        .wrap(session_middleware(sessions, config))
-        .wrap(middleware::from_fn(csrf::refuse_foreign_writes))
-        .wrap(cors(&config.allowed_origins))
-        .wrap(middleware::from_fn(respond::json_errors))
-        .wrap(security_headers())
-        .wrap(middleware::from_fn(request_log::log_requests))
-        .configure(|site| routes::configure::<A>(site, config))
-        .default_service(web::to(respond::not_found))
+/// The API over finished use cases: build it once, then one [`App`] per server worker
+/// with [`Api::app`]; every app shares the use cases and the rendered lists.
+#[derive(Clone)]
+pub struct Api {
+    state: web::Data<State>,
+    config: HttpConfig,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// The API serving `services` as `config` says.
+    pub fn new(services: Services, config: HttpConfig) -> Self {
+        let state = State {
+            services,
+            lists: ListCache::default(),
+            max_message_chars: config.max_message_chars,
+        };
+        Self {
+            state: web::Data::new(state),
+            config,
+        }
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// The API as an actix [`App`], for a server worker or an in-process test.
+    pub fn app(
+        &self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody + use<>>,
+            Error = Error,
+            InitError = (),
+        > + use<>,
+    > {
+        let config = &self.config;
+        let sessions = SessionStoreAdapter::new(Arc::clone(&self.state.services.sessions));
+        let site_config = config.clone();
+        App::new()
+            .app_data(self.state.clone())
+            .app_data(web::Data::new(csrf::TrustedOrigins(
+                config.allowed_origins.clone(),
+            )))
+            .app_data(web::PayloadConfig::new(config.max_body_bytes))
+            .app_data(json::BodyTimeout(config.body_timeout))
+            .app_data(web::PathConfig::default().error_handler(|_, _| {
+                ApiError::new(ErrorKind::NotFound, "Conversation not found.").into()
+            }))
+            .wrap(session_middleware(sessions, config))
+            .wrap(middleware::from_fn(csrf::refuse_foreign_writes))
+            .wrap(cors(&config.allowed_origins))
+            .wrap(middleware::from_fn(respond::json_errors))
+            .wrap(security_headers())
+            .wrap(middleware::from_fn(request_log::log_requests))
+            .configure(move |site| routes::configure(site, &site_config))
+            .default_service(web::to(respond::not_found))
+    }
 }
 
 /// Headers that keep browsers from sniffing, framing, leaking or caching responses.
@@ -163,10 +184,10 @@ fn security_headers() -> middleware::DefaultHeaders {
         .add((header::CACHE_CONTROL, "no-store"))
 }
 
-fn session_middleware<R: SessionRepository + Clone + 'static>(
-    sessions: DatabaseSessionStore<R>,
+fn session_middleware(
+    sessions: SessionStoreAdapter,
     config: &HttpConfig,
-) -> SessionMiddleware<DatabaseSessionStore<R>> {
+) -> SessionMiddleware<SessionStoreAdapter> {
     let idle = i64::try_from(config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX);
     // A browser-session cookie: the server's idle deadline decides when the session
     // ends, and the store renews that deadline as the session is used.

@@ -12,7 +12,7 @@ use chatbot_domain::{
 use chatbot_persistence::testing::{TestDb, statements_started};
 
 async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) -> UserId {
-    let now = Timestamp::now();
+    let now = Timestamp::from_unix_millis(1_795_586_834_123).unwrap();
     let owner = db
         .db
         .insert_user(NewUser {

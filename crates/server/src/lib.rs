@@ -1,35 +1,28 @@
-//! The `chatbot` binary's library: configuration, and the wiring of the adapters into
-//! the HTTP API.
+//! The `chatbot` binary's library: configuration, and the wiring: it opens the
+//! adapters, builds the domain's use cases over them, and hands those to the HTTP API.
 
 pub mod settings;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::HttpServer;
 use actix_web::cookie::Key;
 use actix_web::dev::Server;
 use actix_web::rt::signal::unix::{SignalKind, signal};
-use actix_web::{HttpServer, web};
 use chatbot_bot::SimulatedBot;
-use chatbot_domain::Timestamp;
-use chatbot_domain::ports::SessionRepository;
-use chatbot_hashing::{BcryptHasher, BuildError};
-use chatbot_http::{Adapters, AppState, HttpConfig, Limit, RateLimitConfig, RateLimiters};
+use chatbot_domain::SystemClock;
+use chatbot_domain::ports::Clock;
+use chatbot_domain::services::{AccountService, ChatService, HealthService, SessionService};
+use chatbot_domain::use_cases::Sessions;
+use chatbot_hashing::{BcryptHasher, BuildError, RandomKeys};
+use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
 use chatbot_persistence::{
     ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
 };
 
 pub use settings::{Origin, Profile, Setting, Settings, SettingsError};
-
-/// The adapters this binary runs the API on.
-#[derive(Debug)]
-pub enum Production {}
-
-impl Adapters for Production {
-    type Store = Database;
-    type Hasher = BcryptHasher;
-    type Bot = SimulatedBot;
-}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -184,23 +177,43 @@ pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
     }
 }
 
-/// The service, ready to serve: the database open and migrated, the adapters built.
-/// Clones share everything (each server worker holds one).
-#[derive(Debug, Clone)]
+/// The service, ready to serve: the database open and migrated, the use cases built
+/// over the adapters. Clones share everything (each server worker holds one).
+#[derive(Clone)]
 pub struct Application {
-    state: web::Data<AppState<Production>>,
+    api: Api,
+    sessions: Arc<dyn Sessions>,
     database: Database,
-    http: HttpConfig,
     settings: Settings,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("api", &self.api)
+            .field("database", &self.database)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Application {
     /// Opens the database, applies pending migrations (unless
-    /// `database.migrate_on_start` is off), and builds the adapters.
+    /// `database.migrate_on_start` is off), and builds the use cases on the system
+    /// clock.
     ///
     /// # Errors
     /// [`StartError`] saying what is wrong.
     pub fn build(settings: Settings) -> Result<Self, StartError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// As [`build`](Self::build), with every "now" read from `clock`: tests about
+    /// time move a [`ManualClock`](chatbot_domain::ManualClock) instead of sleeping.
+    ///
+    /// # Errors
+    /// [`StartError`] saying what is wrong.
+    pub fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         // Every setting is checked before anything is opened or warned about.
         let url = database_url(&settings)?;
         let cookie_key = cookie_key(&settings)?;
@@ -211,18 +224,6 @@ impl Application {
                     source,
                 }
             })?;
-        let database = connect(&settings, &url)?;
-        if settings.database.migrate_on_start {
-            for name in database.run_pending_migrations()? {
-                tracing::info!(migration = %name, "applied migration");
-            }
-        }
-        let state = web::Data::new(AppState::new(
-            database.clone(),
-            hasher,
-            SimulatedBot,
-            settings.limits.max_message_chars,
-        ));
         let limits = &settings.rate_limit;
         let rate_limiters = RateLimiters::new(&RateLimitConfig {
             auth: Limit {
@@ -236,6 +237,33 @@ impl Application {
             trusted_proxies: limits.trusted_proxies.clone(),
         })
         .ok_or(StartError::RateLimit)?;
+        let database = connect(&settings, &url)?;
+        if settings.database.migrate_on_start {
+            for name in database.run_pending_migrations()? {
+                tracing::info!(migration = %name, "applied migration");
+            }
+        }
+        let sessions: Arc<dyn Sessions> = Arc::new(SessionService::new(
+            database.clone(),
+            RandomKeys,
+            Arc::clone(&clock),
+            settings.session_idle_timeout(),
+        ));
+        let services = Services {
+            accounts: Arc::new(AccountService::new(
+                database.clone(),
+                hasher,
+                Arc::clone(&clock),
+            )),
+            chat: Arc::new(ChatService::new(
+                database.clone(),
+                database.clone(),
+                SimulatedBot,
+                clock,
+            )),
+            sessions: Arc::clone(&sessions),
+            health: Arc::new(HealthService::new(database.clone())),
+        };
         let http = HttpConfig {
             cookie_key,
             cookie_name: settings.session.cookie_name.clone(),
@@ -243,14 +271,15 @@ impl Application {
             session_idle_timeout: settings.session_idle_timeout(),
             allowed_origins: settings.cors.allowed_origins.clone(),
             max_body_bytes: settings.limits.max_body_bytes,
+            max_message_chars: settings.limits.max_message_chars,
             body_timeout: settings.server.client_body_timeout(),
             rate_limiters,
             rate_limits_enabled: limits.enabled,
         };
         Ok(Self {
-            state,
+            api: Api::new(services, http),
+            sessions,
             database,
-            http,
             settings,
         })
     }
@@ -267,7 +296,7 @@ impl Application {
             InitError = (),
         > + use<>,
     > {
-        chatbot_http::app::<Production>(self.state.clone(), self.database.clone(), &self.http)
+        self.api.app()
     }
 
     /// The database the service runs on.
@@ -307,8 +336,8 @@ impl Application {
     pub fn serve(self, listener: TcpListener) -> std::io::Result<Server> {
         let purge_every = Duration::from_secs(self.settings.session.purge_interval_seconds);
         actix_web::rt::spawn(purge_expired_sessions(
-            self.database.clone(),
-            self.http.rate_limiters.clone(),
+            Arc::clone(&self.sessions),
+            self.api.config().rate_limiters.clone(),
             purge_every,
         ));
         let config = self.settings.server.clone();
@@ -366,12 +395,16 @@ pub fn stop_on_signals(server: &Server, grace: Duration) -> std::io::Result<()> 
     Ok(())
 }
 
-async fn purge_expired_sessions(database: Database, limiters: RateLimiters, every: Duration) {
+async fn purge_expired_sessions(
+    sessions: Arc<dyn Sessions>,
+    limiters: RateLimiters,
+    every: Duration,
+) {
     let mut ticks = actix_web::rt::time::interval(every);
     loop {
         ticks.tick().await;
         limiters.forget_idle();
-        match database.purge_expired_sessions(Timestamp::now()).await {
+        match sessions.purge_expired().await {
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "deleted expired sessions"),
             Err(error) => tracing::warn!(%error, "could not delete expired sessions"),

@@ -1,6 +1,9 @@
 use std::sync::OnceLock;
 
+use async_trait::async_trait;
+
 use crate::ports::{Clock, PasswordHasher, UserRepository};
+use crate::use_cases::Accounts;
 use crate::{
     Error, NewUser, Password, PasswordAttempt, PasswordHash, StorageError, User, Username,
 };
@@ -30,12 +33,26 @@ where
         }
     }
 
-    /// Registers a user. Does not log them in.
-    ///
-    /// # Errors
-    /// [`Error::UsernameTaken`] when the name is taken in any letter case; storage and
-    /// hashing failures.
-    pub async fn sign_up(&self, username: Username, password: Password) -> Result<User, Error> {
+    /// A hash made by this hasher, at its cost, of a password no account has; made
+    /// once, on first need.
+    async fn decoy_hash(&self) -> Result<&PasswordHash, Error> {
+        if let Some(hash) = self.decoy_hash.get() {
+            return Ok(hash);
+        }
+        let decoy = Password::parse("decoy password of no account")?;
+        let hash = self.hasher.hash(&decoy).await.map_err(Error::Hashing)?;
+        Ok(self.decoy_hash.get_or_init(|| hash))
+    }
+}
+
+#[async_trait]
+impl<U, H, C> Accounts for AccountService<U, H, C>
+where
+    U: UserRepository,
+    H: PasswordHasher,
+    C: Clock,
+{
+    async fn sign_up(&self, username: Username, password: Password) -> Result<User, Error> {
         let password_hash = self.hasher.hash(&password).await.map_err(Error::Hashing)?;
         let new_user = NewUser {
             username,
@@ -48,16 +65,7 @@ where
         }
     }
 
-    /// The user whose name (in any letter case) and password these are.
-    ///
-    /// Every failed attempt costs one password verification, whether the name is
-    /// unknown, malformed or right with a wrong password, so response times do not
-    /// tell which names exist.
-    ///
-    /// # Errors
-    /// [`Error::InvalidCredentials`] for any wrong name or password; storage and
-    /// hashing failures.
-    pub async fn verify_credentials(
+    async fn verify_credentials(
         &self,
         username: &str,
         password: &PasswordAttempt,
@@ -91,17 +99,6 @@ where
                 Err(Error::InvalidCredentials)
             }
         }
-    }
-
-    /// A hash made by this hasher, at its cost, of a password no account has; made
-    /// once, on first need.
-    async fn decoy_hash(&self) -> Result<&PasswordHash, Error> {
-        if let Some(hash) = self.decoy_hash.get() {
-            return Ok(hash);
-        }
-        let decoy = Password::parse("decoy password of no account")?;
-        let hash = self.hasher.hash(&decoy).await.map_err(Error::Hashing)?;
-        Ok(self.decoy_hash.get_or_init(|| hash))
     }
 }
 

@@ -1,4 +1,7 @@
+use async_trait::async_trait;
+
 use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
+use crate::use_cases::Chat;
 use crate::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageText,
@@ -33,35 +36,45 @@ where
         }
     }
 
-    /// Every conversation of `owner` with its messages: the most recently active
-    /// conversation first, messages oldest first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn conversations(
+    async fn append(
         &self,
         owner: UserId,
-    ) -> Result<Vec<ConversationWithMessages>, Error> {
+        id: ConversationId,
+        sender: Sender,
+        text: String,
+    ) -> Result<Message, Error> {
+        let message = NewMessage {
+            sender,
+            text,
+            created_at: self.clock.now(),
+        };
+        self.messages
+            .append_message(owner, id, message)
+            .await?
+            .ok_or(Error::ConversationNotFound)
+    }
+}
+
+#[async_trait]
+impl<R, M, B, C> Chat for ChatService<R, M, B, C>
+where
+    R: ConversationRepository,
+    M: MessageRepository,
+    B: Bot,
+    C: Clock,
+{
+    async fn conversations(&self, owner: UserId) -> Result<Vec<ConversationWithMessages>, Error> {
         Ok(self
             .conversations
             .list_conversations_with_messages(owner, Window::ALL)
             .await?)
     }
 
-    /// The current [`Revision`] of `owner`'s conversations and messages: while it
-    /// stays the same, so does what [`conversations`](Self::conversations) returns.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn revision(&self, owner: UserId) -> Result<Revision, Error> {
+    async fn revision(&self, owner: UserId) -> Result<Revision, Error> {
         Ok(self.conversations.revision(owner).await?)
     }
 
-    /// A page of `owner`'s conversations, the most recently active first.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn conversation_page(
+    async fn conversation_page(
         &self,
         owner: UserId,
         page: PageRequest<ConversationCursor>,
@@ -75,12 +88,7 @@ where
         ))
     }
 
-    /// A page of `owner`'s conversations, the most recently active first, each with
-    /// all its messages.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn conversation_page_with_messages(
+    async fn conversation_page_with_messages(
         &self,
         owner: UserId,
         page: PageRequest<ConversationCursor>,
@@ -95,13 +103,7 @@ where
         }))
     }
 
-    /// A page of the messages of `owner`'s conversation `id`: the latest ones before
-    /// `page.before`, oldest first within the page, so that following `next` walks
-    /// back through the history.
-    ///
-    /// # Errors
-    /// [`Error::ConversationNotFound`]; storage failures.
-    pub async fn message_page(
+    async fn message_page(
         &self,
         owner: UserId,
         id: ConversationId,
@@ -119,11 +121,7 @@ where
         Ok(page)
     }
 
-    /// Starts an empty conversation for `owner`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn create_conversation(
+    async fn create_conversation(
         &self,
         owner: UserId,
         name: ConversationName,
@@ -136,11 +134,7 @@ where
         Ok(self.conversations.insert_conversation(conversation).await?)
     }
 
-    /// Renames `owner`'s conversation `id`.
-    ///
-    /// # Errors
-    /// [`Error::ConversationNotFound`]; storage failures.
-    pub async fn rename_conversation(
+    async fn rename_conversation(
         &self,
         owner: UserId,
         id: ConversationId,
@@ -152,15 +146,7 @@ where
             .ok_or(Error::ConversationNotFound)
     }
 
-    /// Deletes `owner`'s conversation `id` and its messages.
-    ///
-    /// # Errors
-    /// [`Error::ConversationNotFound`]; storage failures.
-    pub async fn delete_conversation(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-    ) -> Result<(), Error> {
+    async fn delete_conversation(&self, owner: UserId, id: ConversationId) -> Result<(), Error> {
         if self.conversations.delete_conversation(owner, id).await? {
             Ok(())
         } else {
@@ -168,16 +154,7 @@ where
         }
     }
 
-    /// Adds `text` to `owner`'s conversation `id` and the bot's reply after it.
-    ///
-    /// The user's message is stored before the bot is asked, and no transaction stays
-    /// open while the bot thinks.
-    ///
-    /// # Errors
-    /// [`Error::ConversationNotFound`] (then nothing is stored, and the bot is not
-    /// asked); [`Error::BotUnavailable`] when the bot fails, in which case the user's
-    /// message stays stored; storage failures.
-    pub async fn send_message(
+    async fn send_message(
         &self,
         owner: UserId,
         id: ConversationId,
@@ -197,24 +174,6 @@ where
             user_message,
             bot_message,
         })
-    }
-
-    async fn append(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-        sender: Sender,
-        text: String,
-    ) -> Result<Message, Error> {
-        let message = NewMessage {
-            sender,
-            text,
-            created_at: self.clock.now(),
-        };
-        self.messages
-            .append_message(owner, id, message)
-            .await?
-            .ok_or(Error::ConversationNotFound)
     }
 }
 

@@ -1,7 +1,12 @@
-//! The use cases of the chatbot, generic over the [ports](crate::ports).
+//! The use cases of the chatbot: implementations of the [use case
+//! traits](crate::use_cases), generic over the [ports](crate::ports).
 
 mod accounts;
 mod chat;
+mod health;
+mod sessions;
 
 pub use accounts::AccountService;
 pub use chat::ChatService;
+pub use health::HealthService;
+pub use sessions::SessionService;

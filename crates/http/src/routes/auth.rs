@@ -4,12 +4,12 @@ use actix_session::Session;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chatbot_domain::{Password, PasswordAttempt, Username};
 
+use crate::State;
 use crate::dto::{CredentialsBody, LoginOut, Notice, SignUpBody};
 use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::request_log::ActingUser;
 use crate::session::USER_ID;
-use crate::{Adapters, AppState};
 
 /// The seed's connection test.
 #[utoipa::path(
@@ -49,13 +49,13 @@ pub(super) async fn test() -> HttpResponse {
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     ),
 )]
-pub(super) async fn sign_up<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn sign_up(
+    state: web::Data<State>,
     Json(body): Json<SignUpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let username = Username::parse(&body.username)?;
     let password = Password::parse(&body.password)?;
-    state.accounts.sign_up(username, password).await?;
+    state.services.accounts.sign_up(username, password).await?;
     Ok(HttpResponse::Created().json(Notice {
         message: "User created successfully",
     }))
@@ -83,14 +83,15 @@ pub(super) async fn sign_up<A: Adapters>(
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
     ),
 )]
-pub(super) async fn log_in<A: Adapters>(
+pub(super) async fn log_in(
     request: HttpRequest,
-    state: web::Data<AppState<A>>,
+    state: web::Data<State>,
     session: Session,
     Json(body): Json<CredentialsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let attempt = PasswordAttempt::new(body.password);
     let user = state
+        .services
         .accounts
         .verify_credentials(&body.username, &attempt)
         .await?;

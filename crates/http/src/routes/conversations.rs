@@ -9,6 +9,7 @@ use chatbot_domain::{
 };
 use serde::de::DeserializeOwned;
 
+use crate::State;
 use crate::dto::{
     ConversationListing, ConversationOut, ConversationPageOut, ConversationPageQuery,
     ConversationWithMessagesOut, MessageBody, MessageOut, MessagePageOut, MessagePageQuery,
@@ -17,7 +18,6 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::session::CurrentUser;
-use crate::{Adapters, AppState};
 
 /// The seed's whole list without a query; a page with `limit`, `before` or `include`.
 #[utoipa::path(
@@ -42,8 +42,8 @@ use crate::{Adapters, AppState};
             body = ErrorBody),
     ),
 )]
-pub(super) async fn list<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn list(
+    state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -65,7 +65,7 @@ pub(super) async fn list<A: Adapters>(
         size: page_size(query.limit.as_deref())?,
         before: parse_before::<ConversationCursor>(query.before.as_deref())?,
     };
-    let chat = &state.chat;
+    let chat = &state.services.chat;
     Ok(if with_messages {
         let page = chat.conversation_page_with_messages(user, page).await?;
         HttpResponse::Ok().json(ConversationPageOut::<ConversationWithMessagesOut<'_>>::new(
@@ -79,15 +79,12 @@ pub(super) async fn list<A: Adapters>(
 
 /// The seed's list of every conversation with every message, rendered again only
 /// when the user's revision has moved since the last rendering.
-async fn whole_list<A: Adapters>(
-    state: &AppState<A>,
-    user: UserId,
-) -> Result<HttpResponse, ApiError> {
-    let revision = state.chat.revision(user).await?;
+async fn whole_list(state: &State, user: UserId) -> Result<HttpResponse, ApiError> {
+    let revision = state.services.chat.revision(user).await?;
     let body = match state.lists.get(user, revision) {
         Some(body) => body,
         None => {
-            let conversations = state.chat.conversations(user).await?;
+            let conversations = state.services.chat.conversations(user).await?;
             let listed: Vec<ConversationWithMessagesOut<'_>> =
                 conversations.iter().map(Into::into).collect();
             // Sized up front: growing by doubling would hold two copies of a long
@@ -140,8 +137,8 @@ fn estimated_json_len(conversations: &[ConversationWithMessages]) -> usize {
             another user's, and for ids that are not positive integers).", body = ErrorBody),
     ),
 )]
-pub(super) async fn list_messages<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn list_messages(
+    state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     id: web::Path<i64>,
     request: HttpRequest,
@@ -152,7 +149,7 @@ pub(super) async fn list_messages<A: Adapters>(
         before: parse_before::<MessageCursor>(query.before.as_deref())?,
     };
     let id = ConversationId::new(id.into_inner());
-    let page = state.chat.message_page(user, id, page).await?;
+    let page = state.services.chat.message_page(user, id, page).await?;
     Ok(HttpResponse::Ok().json(MessagePageOut::from(&page)))
 }
 
@@ -197,8 +194,8 @@ where
             sentence says which.", body = ErrorBody),
     ),
 )]
-pub(super) async fn create<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn create(
+    state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     Json(body): Json<NewConversationBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -206,7 +203,7 @@ pub(super) async fn create<A: Adapters>(
         Some(name) => ConversationName::parse(&name)?,
         None => ConversationName::default(),
     };
-    let conversation = state.chat.create_conversation(user, name).await?;
+    let conversation = state.services.chat.create_conversation(user, name).await?;
     Ok(HttpResponse::Created().json(ConversationOut::from(&conversation)))
 }
 
@@ -228,15 +225,19 @@ pub(super) async fn create<A: Adapters>(
             another user's, and for ids that are not positive integers).", body = ErrorBody),
     ),
 )]
-pub(super) async fn rename<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn rename(
+    state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     id: web::Path<i64>,
     Json(body): Json<RenameBody>,
 ) -> Result<HttpResponse, ApiError> {
     let name = ConversationName::parse(&body.name)?;
     let id = ConversationId::new(id.into_inner());
-    let conversation = state.chat.rename_conversation(user, id, name).await?;
+    let conversation = state
+        .services
+        .chat
+        .rename_conversation(user, id, name)
+        .await?;
     Ok(HttpResponse::Ok().json(ConversationOut::from(&conversation)))
 }
 
@@ -255,13 +256,13 @@ pub(super) async fn rename<A: Adapters>(
             another user's, and for ids that are not positive integers).", body = ErrorBody),
     ),
 )]
-pub(super) async fn delete<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn delete(
+    state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConversationId::new(id.into_inner());
-    state.chat.delete_conversation(user, id).await?;
+    state.services.chat.delete_conversation(user, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -289,15 +290,15 @@ pub(super) async fn delete<A: Adapters>(
             message is stored.", body = ErrorBody),
     ),
 )]
-pub(super) async fn send_message<A: Adapters>(
-    state: web::Data<AppState<A>>,
+pub(super) async fn send_message(
+    state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     id: web::Path<i64>,
     Json(body): Json<MessageBody>,
 ) -> Result<HttpResponse, ApiError> {
     let text = MessageText::parse_with_limit(&body.text, state.max_message_chars)?;
     let id = ConversationId::new(id.into_inner());
-    let exchange = state.chat.send_message(user, id, text).await?;
+    let exchange = state.services.chat.send_message(user, id, text).await?;
     let body = [
         MessageOut::from(&exchange.user_message),
         MessageOut::from(&exchange.bot_message),

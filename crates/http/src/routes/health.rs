@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use chatbot_domain::ports::StoreProbe;
 
+use crate::State;
 use crate::dto::Status;
 use crate::error::{ApiError, ErrorBody, ErrorKind};
-use crate::{Adapters, AppState};
 
 /// How long readiness waits for the database: a probe must answer well within the
 /// prober's own timeout, whatever the pool's connection timeout is.
@@ -43,10 +42,8 @@ pub(super) async fn health() -> HttpResponse {
             not answer in time).", body = ErrorBody),
     ),
 )]
-pub(super) async fn ready<A: Adapters>(
-    state: web::Data<AppState<A>>,
-) -> Result<HttpResponse, ApiError> {
-    match actix_web::rt::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+pub(super) async fn ready(state: web::Data<State>) -> Result<HttpResponse, ApiError> {
+    match actix_web::rt::time::timeout(READY_TIMEOUT, state.services.health.ready()).await {
         Ok(Ok(())) => Ok(HttpResponse::Ok().json(Status { status: "ready" })),
         Ok(Err(error)) => Err(ApiError::caused_by(ErrorKind::Unavailable, error)),
         Err(elapsed) => Err(ApiError::caused_by(ErrorKind::Unavailable, elapsed)),

@@ -11,8 +11,8 @@ use actix_governor::Governor;
 use actix_web::middleware::Condition;
 use actix_web::web;
 
+use crate::HttpConfig;
 use crate::respond::method_not_allowed;
-use crate::{Adapters, HttpConfig};
 
 /// Registers every route of the site: `/`, then the API under `/api`. A known path with
 /// an unknown method is a 405 whose `Allow` header lists the methods the path takes.
@@ -20,18 +20,18 @@ use crate::{Adapters, HttpConfig};
 /// A test (`crates/server/tests/api/openapi.rs`) reads the paths of the [`resource`]
 /// calls in this file and compares them with the OpenAPI document's: the calls before
 /// the `/api` scope's are the site's own paths, those after it are under `/api`.
-pub(crate) fn configure<A: Adapters>(site: &mut web::ServiceConfig, config: &HttpConfig) {
+pub(crate) fn configure(site: &mut web::ServiceConfig, config: &HttpConfig) {
     // The API's index until the web client serves `/` (SPEC §12).
     site.service(
         resource("/", "GET, HEAD")
             .route(web::get().to(index::site))
             .route(web::head().to(index::site)),
     )
-    .service(web::scope("/api").configure(|api| configure_api::<A>(api, config)));
+    .service(web::scope("/api").configure(|api| configure_api(api, config)));
 }
 
 /// Registers the API's routes, relative to `/api`.
-fn configure_api<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig) {
+fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
     let limited = config.rate_limits_enabled;
     let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
     let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
@@ -43,7 +43,7 @@ fn configure_api<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig)
             .route(web::head().to(index::api)),
     )
     .service(resource("/health", "GET").route(web::get().to(health::health)))
-    .service(resource("/ready", "GET").route(web::get().to(health::ready::<A>)))
+    .service(resource("/ready", "GET").route(web::get().to(health::ready)))
     .service(
         resource("/openapi.json", "GET")
             .app_data(documents.clone())
@@ -62,12 +62,12 @@ fn configure_api<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig)
     .service(
         resource("/signup", "POST")
             .wrap(per_address())
-            .route(web::post().to(auth::sign_up::<A>)),
+            .route(web::post().to(auth::sign_up)),
     )
     .service(
         resource("/login", "POST")
             .wrap(per_address())
-            .route(web::post().to(auth::log_in::<A>)),
+            .route(web::post().to(auth::log_in)),
     )
     .service(
         resource("/logout", "GET, POST")
@@ -76,24 +76,20 @@ fn configure_api<A: Adapters>(api: &mut web::ServiceConfig, config: &HttpConfig)
     )
     .service(
         resource("/conversations", "GET, HEAD, POST")
-            .route(web::get().to(conversations::list::<A>))
-            .route(web::head().to(conversations::list::<A>))
-            .route(web::post().to(conversations::create::<A>)),
+            .route(web::get().to(conversations::list))
+            .route(web::head().to(conversations::list))
+            .route(web::post().to(conversations::create)),
     )
     .service(
         resource("/conversations/{id}", "PUT, DELETE")
-            .route(web::put().to(conversations::rename::<A>))
-            .route(web::delete().to(conversations::delete::<A>)),
+            .route(web::put().to(conversations::rename))
+            .route(web::delete().to(conversations::delete)),
     )
     .service(
         resource("/conversations/{id}/messages", "GET, HEAD, POST")
-            .route(web::get().to(conversations::list_messages::<A>))
-            .route(web::head().to(conversations::list_messages::<A>))
-            .route(
-                web::post()
-                    .to(conversations::send_message::<A>)
-                    .wrap(per_user),
-            ),
+            .route(web::get().to(conversations::list_messages))
+            .route(web::head().to(conversations::list_messages))
+            .route(web::post().to(conversations::send_message).wrap(per_user)),
     );
 }
 

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::SessionRepository;
-use chatbot_domain::{SessionKey, SessionRecord, StorageError, Timestamp};
+use chatbot_domain::{SessionKey, SessionRecord, StorageError, Timestamp, UserId};
 use diesel::prelude::*;
 
 use super::columns_of;
@@ -87,5 +87,42 @@ impl SessionRepository for Database {
             })
             .await?;
         Ok(u64::try_from(purged).unwrap_or(u64::MAX))
+    }
+
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, StorageError> {
+        let rows = self
+            .run(move |connection| {
+                sessions::table
+                    .filter(sessions::user_id.eq(user.get()))
+                    .filter(sessions::expires_at.gt(to_column(now)))
+                    .order((sessions::expires_at.desc(), sessions::session_key))
+                    .select(columns_of!(SessionRow))
+                    .load::<SessionRow>(connection)
+            })
+            .await?;
+        Ok(rows.into_iter().map(SessionRecord::from).collect())
+    }
+
+    async fn delete_other_sessions(
+        &self,
+        user: UserId,
+        keep: &SessionKey,
+    ) -> Result<u64, StorageError> {
+        let keep = keep.as_str().to_owned();
+        let deleted = self
+            .write(move |connection| {
+                diesel::delete(
+                    sessions::table
+                        .filter(sessions::user_id.eq(user.get()))
+                        .filter(sessions::session_key.ne(keep)),
+                )
+                .execute(connection)
+            })
+            .await?;
+        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
     }
 }

@@ -1,0 +1,355 @@
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ports::{Clock, KeyGenerator, SessionRepository};
+use crate::use_cases::Sessions;
+use crate::{Error, SessionKey, SessionRecord, StorageError, UserId};
+
+/// Server-side sessions over the session port: created with random keys, ended after
+/// an idle timeout, renewed as they are used.
+#[derive(Debug)]
+pub struct SessionService<R, K, C> {
+    sessions: R,
+    keys: K,
+    clock: C,
+    idle_timeout: Duration,
+}
+
+impl<R, K, C> SessionService<R, K, C>
+where
+    R: SessionRepository,
+    K: KeyGenerator,
+    C: Clock,
+{
+    /// Sessions kept in `sessions` with keys from `keys`, ending `idle_timeout` after
+    /// their last use by `clock`.
+    pub fn new(sessions: R, keys: K, clock: C, idle_timeout: Duration) -> Self {
+        Self {
+            sessions,
+            keys,
+            clock,
+            idle_timeout,
+        }
+    }
+
+    /// How long after a renewal the next one is due.
+    fn renewal_interval(&self) -> Duration {
+        (self.idle_timeout / 10).min(Duration::from_secs(60))
+    }
+
+    /// Whether a session with this deadline was last renewed a renewal interval ago
+    /// or more, by `now`.
+    fn renewal_due(&self, record: &SessionRecord, now: crate::Timestamp) -> bool {
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let renewed_at = record
+            .expires_at
+            .unix_millis()
+            .saturating_sub(millis(self.idle_timeout));
+        now.unix_millis().saturating_sub(renewed_at) >= millis(self.renewal_interval())
+    }
+}
+
+#[async_trait]
+impl<R, K, C> Sessions for SessionService<R, K, C>
+where
+    R: SessionRepository,
+    K: KeyGenerator,
+    C: Clock,
+{
+    async fn start(&self, user: Option<UserId>, state: String) -> Result<SessionKey, Error> {
+        let expires_at = self.clock.now().saturating_add(self.idle_timeout);
+        // Two random keys of 128 bits or more colliding is not going to happen;
+        // drawing again once costs nothing and keeps a collision from ever surfacing.
+        let mut drawn = 0;
+        loop {
+            let key = self.keys.session_key();
+            let record = SessionRecord {
+                key: key.clone(),
+                user,
+                state: state.clone(),
+                expires_at,
+            };
+            match self.sessions.insert_session(record).await {
+                Ok(()) => return Ok(key),
+                Err(StorageError::Conflict) if drawn == 0 => drawn += 1,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn resume(&self, key: &SessionKey) -> Result<Option<SessionRecord>, Error> {
+        let now = self.clock.now();
+        let Some(mut record) = self.sessions.load_session(key, now).await? else {
+            return Ok(None);
+        };
+        if self.renewal_due(&record, now) {
+            let expires_at = now.saturating_add(self.idle_timeout);
+            match self.sessions.touch_session(key, expires_at).await {
+                Ok(_) => record.expires_at = expires_at,
+                // The database takes no writes for now (a full disk, a read-only
+                // file): the session stays valid until its current deadline, and the
+                // next use renews it.
+                Err(error) => {
+                    tracing::warn!(%error, "could not renew a session; it keeps its deadline");
+                }
+            }
+        }
+        Ok(Some(record))
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        user: Option<UserId>,
+        state: String,
+    ) -> Result<bool, Error> {
+        let record = SessionRecord {
+            key: key.clone(),
+            user,
+            state,
+            expires_at: self.clock.now().saturating_add(self.idle_timeout),
+        };
+        Ok(self.sessions.update_session(record).await?)
+    }
+
+    async fn renew(&self, key: &SessionKey) -> Result<(), Error> {
+        let expires_at = self.clock.now().saturating_add(self.idle_timeout);
+        self.sessions.touch_session(key, expires_at).await?;
+        Ok(())
+    }
+
+    async fn end(&self, key: &SessionKey) -> Result<(), Error> {
+        Ok(self.sessions.delete_session(key).await?)
+    }
+
+    async fn end_all_but(&self, user: UserId, keep: &SessionKey) -> Result<u64, Error> {
+        Ok(self.sessions.delete_other_sessions(user, keep).await?)
+    }
+
+    async fn list(&self, user: UserId) -> Result<Vec<SessionRecord>, Error> {
+        Ok(self.sessions.list_sessions(user, self.clock.now()).await?)
+    }
+
+    async fn purge_expired(&self) -> Result<u64, Error> {
+        Ok(self
+            .sessions
+            .purge_expired_sessions(self.clock.now())
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use mockall::predicate::eq;
+
+    use super::*;
+    use crate::ports::{MockKeyGenerator, MockSessionRepository};
+    use crate::{BoxError, ManualClock, Timestamp};
+
+    const IDLE: Duration = Duration::from_secs(1800);
+    const ALICE: UserId = UserId::new(7);
+
+    fn start() -> Timestamp {
+        Timestamp::from_unix_millis(1_795_586_834_123).unwrap()
+    }
+
+    fn key(n: usize) -> SessionKey {
+        SessionKey::new(format!("key-{n}"))
+    }
+
+    /// Keys `key-0`, `key-1`, ... in turn.
+    fn numbered_keys() -> MockKeyGenerator {
+        let drawn = Arc::new(AtomicUsize::new(0));
+        let mut keys = MockKeyGenerator::new();
+        keys.expect_session_key()
+            .returning(move || key(drawn.fetch_add(1, Ordering::SeqCst)));
+        keys
+    }
+
+    fn service(
+        sessions: MockSessionRepository,
+        clock: &ManualClock,
+    ) -> SessionService<MockSessionRepository, MockKeyGenerator, ManualClock> {
+        SessionService::new(sessions, numbered_keys(), clock.clone(), IDLE)
+    }
+
+    fn live(expires_at: Timestamp) -> SessionRecord {
+        SessionRecord {
+            key: key(0),
+            user: Some(ALICE),
+            state: "{}".to_owned(),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_session_ends_an_idle_timeout_from_now() {
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_insert_session()
+            .withf(|record| {
+                record.key == key(0)
+                    && record.user == Some(ALICE)
+                    && record.expires_at == start().saturating_add(IDLE)
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let started = service(sessions, &clock)
+            .start(Some(ALICE), "{}".to_owned())
+            .await
+            .unwrap();
+        assert_eq!(started, key(0));
+    }
+
+    #[tokio::test]
+    async fn a_key_that_collides_is_drawn_again_once_and_only_once() {
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_insert_session()
+            .withf(|record| record.key == key(0))
+            .returning(|_| Err(StorageError::Conflict));
+        sessions
+            .expect_insert_session()
+            .withf(|record| record.key == key(1))
+            .returning(|_| Ok(()));
+        let service = service(sessions, &clock);
+        assert_eq!(service.start(None, String::new()).await.unwrap(), key(1));
+
+        let mut always = MockSessionRepository::new();
+        always
+            .expect_insert_session()
+            .times(2)
+            .returning(|_| Err(StorageError::Conflict));
+        let refused = super::SessionService::new(always, numbered_keys(), clock, IDLE)
+            .start(None, String::new())
+            .await;
+        assert!(matches!(
+            refused,
+            Err(Error::Storage(StorageError::Conflict))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_session_is_renewed_once_a_tenth_of_the_timeout_has_passed_and_not_before() {
+        let clock = ManualClock::starting_at(start());
+        let deadline = start().saturating_add(IDLE);
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_load_session()
+            .returning(move |_, _| Ok(Some(live(deadline))));
+        // 60 s is the interval: a tenth of 30 minutes would be 3 minutes, the cap wins.
+        let renewed_at = start().saturating_add(Duration::from_secs(60));
+        sessions
+            .expect_touch_session()
+            .with(eq(key(0)), eq(renewed_at.saturating_add(IDLE)))
+            .times(1)
+            .returning(|_, _| Ok(true));
+        let service = service(sessions, &clock);
+
+        clock.advance(Duration::from_secs(59));
+        let early = service.resume(&key(0)).await.unwrap().unwrap();
+        assert_eq!(early.expires_at, deadline, "no write before it is due");
+
+        clock.advance(Duration::from_secs(1));
+        let renewed = service.resume(&key(0)).await.unwrap().unwrap();
+        assert_eq!(renewed.expires_at, renewed_at.saturating_add(IDLE));
+    }
+
+    #[tokio::test]
+    async fn a_short_timeout_renews_every_tenth_of_it() {
+        let idle = Duration::from_secs(100);
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_load_session()
+            .returning(move |_, _| Ok(Some(live(start().saturating_add(idle)))));
+        sessions
+            .expect_touch_session()
+            .times(1)
+            .returning(|_, _| Ok(true));
+        let service = SessionService::new(sessions, numbered_keys(), clock.clone(), idle);
+        clock.advance(Duration::from_secs(9));
+        service.resume(&key(0)).await.unwrap();
+        clock.advance(Duration::from_secs(1));
+        service.resume(&key(0)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_expired_session_is_asked_for_at_the_clocks_time_and_is_none() {
+        let clock = ManualClock::starting_at(start());
+        clock.advance(IDLE);
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_load_session()
+            .with(eq(key(0)), eq(start().saturating_add(IDLE)))
+            .returning(|_, _| Ok(None));
+        assert!(
+            service(sessions, &clock)
+                .resume(&key(0))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_renewal_that_fails_keeps_the_session_and_its_deadline() {
+        let clock = ManualClock::starting_at(start());
+        let deadline = start().saturating_add(IDLE);
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_load_session()
+            .returning(move |_, _| Ok(Some(live(deadline))));
+        sessions
+            .expect_touch_session()
+            .returning(|_, _| Err(StorageError::Unavailable(BoxError::from("read-only file"))));
+        clock.advance(Duration::from_secs(600));
+        let resumed = service(sessions, &clock).resume(&key(0)).await.unwrap();
+        assert_eq!(resumed.unwrap().expires_at, deadline);
+    }
+
+    #[tokio::test]
+    async fn an_update_renews_and_says_whether_the_session_still_exists() {
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_update_session()
+            .withf(|record| record.expires_at == start().saturating_add(IDLE))
+            .returning(|_| Ok(false));
+        let updated = service(sessions, &clock)
+            .update(&key(0), Some(ALICE), "{}".to_owned())
+            .await
+            .unwrap();
+        assert!(!updated, "a session ended meanwhile is not written back");
+    }
+
+    #[tokio::test]
+    async fn listing_and_purging_ask_at_the_clocks_time() {
+        let clock = ManualClock::starting_at(start());
+        clock.advance(Duration::from_secs(5));
+        let now = start().saturating_add(Duration::from_secs(5));
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_list_sessions()
+            .with(eq(ALICE), eq(now))
+            .returning(move |_, _| Ok(vec![live(now)]));
+        sessions
+            .expect_purge_expired_sessions()
+            .with(eq(now))
+            .returning(|_| Ok(3));
+        sessions
+            .expect_delete_other_sessions()
+            .with(eq(ALICE), eq(key(0)))
+            .returning(|_, _| Ok(2));
+        let service = service(sessions, &clock);
+        assert_eq!(service.list(ALICE).await.unwrap().len(), 1);
+        assert_eq!(service.purge_expired().await.unwrap(), 3);
+        assert_eq!(service.end_all_but(ALICE, &key(0)).await.unwrap(), 2);
+    }
+}

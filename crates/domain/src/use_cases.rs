@@ -1,0 +1,220 @@
+//! The inbound side: the use cases a driving adapter (the HTTP API, a CLI, a job) calls.
+//!
+//! Each trait is one area of the product. The [`services`](crate::services) implement
+//! them over the [ports](crate::ports); a driving adapter depends on these traits
+//! only (usually as `Arc<dyn Chat>` and so on), so it can be tested against their
+//! mockall mocks (`MockChat`, ..., with the `mocks` feature) without a database.
+
+use async_trait::async_trait;
+
+use crate::{
+    Conversation, ConversationCursor, ConversationId, ConversationName, ConversationWithMessages,
+    Error, Exchange, Message, MessageCursor, MessageText, Page, PageRequest, Password,
+    PasswordAttempt, Revision, SessionKey, SessionRecord, User, UserId, Username,
+};
+
+/// Signing up and logging in.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// Registers a user. Does not log them in.
+    ///
+    /// # Errors
+    /// [`Error::UsernameTaken`] when the name is taken in any letter case; storage and
+    /// hashing failures.
+    async fn sign_up(&self, username: Username, password: Password) -> Result<User, Error>;
+
+    /// The user whose name (in any letter case) and password these are.
+    ///
+    /// Every failed attempt costs the same work, whether the name is unknown,
+    /// malformed, or right with a wrong password, so response times do not tell which
+    /// names exist.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCredentials`] for any wrong name or password; storage and
+    /// hashing failures.
+    async fn verify_credentials(
+        &self,
+        username: &str,
+        password: &PasswordAttempt,
+    ) -> Result<User, Error>;
+}
+
+/// Conversations and messages, each call on behalf of one user who only ever sees and
+/// changes their own: another user's conversation is
+/// [not found](Error::ConversationNotFound).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Chat: Send + Sync {
+    /// Every conversation of `owner` with its messages: the most recently active
+    /// conversation first, messages oldest first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn conversations(&self, owner: UserId) -> Result<Vec<ConversationWithMessages>, Error>;
+
+    /// The current [`Revision`] of `owner`'s conversations and messages: while it
+    /// stays the same, so does what [`conversations`](Self::conversations) returns.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn revision(&self, owner: UserId) -> Result<Revision, Error>;
+
+    /// A page of `owner`'s conversations, the most recently active first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn conversation_page(
+        &self,
+        owner: UserId,
+        page: PageRequest<ConversationCursor>,
+    ) -> Result<Page<Conversation, ConversationCursor>, Error>;
+
+    /// A page of `owner`'s conversations, the most recently active first, each with
+    /// all its messages.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn conversation_page_with_messages(
+        &self,
+        owner: UserId,
+        page: PageRequest<ConversationCursor>,
+    ) -> Result<Page<ConversationWithMessages, ConversationCursor>, Error>;
+
+    /// A page of the messages of `owner`'s conversation `id`: the latest ones before
+    /// `page.before`, oldest first within the page, so that following `next` walks
+    /// back through the history.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`]; storage failures.
+    async fn message_page(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        page: PageRequest<MessageCursor>,
+    ) -> Result<Page<Message, MessageCursor>, Error>;
+
+    /// Starts an empty conversation for `owner`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn create_conversation(
+        &self,
+        owner: UserId,
+        name: ConversationName,
+    ) -> Result<Conversation, Error>;
+
+    /// Renames `owner`'s conversation `id`.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`]; storage failures.
+    async fn rename_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        name: ConversationName,
+    ) -> Result<Conversation, Error>;
+
+    /// Deletes `owner`'s conversation `id` and its messages.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`]; storage failures.
+    async fn delete_conversation(&self, owner: UserId, id: ConversationId) -> Result<(), Error>;
+
+    /// Adds `text` to `owner`'s conversation `id` and the bot's reply after it.
+    ///
+    /// The user's message is stored before the bot is asked, and no transaction stays
+    /// open while the bot thinks.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`] (then nothing is stored, and the bot is not
+    /// asked); [`Error::BotUnavailable`] when the bot fails, in which case the user's
+    /// message stays stored; storage failures.
+    async fn send_message(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        text: MessageText,
+    ) -> Result<Exchange, Error>;
+}
+
+/// Server-side sessions: what a session cookie's key stands for, how long it lasts,
+/// and how it ends.
+///
+/// A session ends after an idle timeout without use; using it renews the deadline
+/// (not on every use: at most once per a tenth of the timeout, and at least once a
+/// minute, so an active user's requests do not each cost a write).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Starts a session for `user` (none: a session that is not logged in) holding
+    /// the session layer's opaque `state`; returns its new, random key.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn start(&self, user: Option<UserId>, state: String) -> Result<SessionKey, Error>;
+
+    /// The live session with `key`, its deadline renewed if that is due; `None` when
+    /// there is none (never was, ended, or expired).
+    ///
+    /// A renewal that fails (the database takes no writes for now) does not fail the
+    /// load: the session keeps its deadline, and a later use renews it.
+    ///
+    /// # Errors
+    /// Storage failures reading it.
+    async fn resume(&self, key: &SessionKey) -> Result<Option<SessionRecord>, Error>;
+
+    /// Replaces the user and state of the session with `key` and renews it; `false`
+    /// when it has ended meanwhile (then nothing is stored: saving it again would undo
+    /// a logout).
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn update(
+        &self,
+        key: &SessionKey,
+        user: Option<UserId>,
+        state: String,
+    ) -> Result<bool, Error>;
+
+    /// Moves the deadline of the session with `key` a whole idle timeout from now.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn renew(&self, key: &SessionKey) -> Result<(), Error>;
+
+    /// Ends the session with `key`, if it exists: its key finds nothing from now on.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn end(&self, key: &SessionKey) -> Result<(), Error>;
+
+    /// Ends every session of `user` but the one with `keep`; returns how many ended.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn end_all_but(&self, user: UserId, keep: &SessionKey) -> Result<u64, Error>;
+
+    /// The live sessions of `user`, the latest deadline first.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn list(&self, user: UserId) -> Result<Vec<SessionRecord>, Error>;
+
+    /// Deletes every expired session; returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn purge_expired(&self) -> Result<u64, Error>;
+}
+
+/// Whether the service can do its work, for probes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// `Ok` when the storage answers.
+    ///
+    /// # Errors
+    /// [`Error::StorageUnavailable`] (or [`Error::Storage`]) when it does not.
+    async fn ready(&self) -> Result<(), Error>;
+}
