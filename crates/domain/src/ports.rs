@@ -38,12 +38,14 @@ pub trait UserRepository: Send + Sync {
 
 /// Stores conversations.
 ///
-/// Every method that changes a conversation or its messages also changes the owner's
-/// [`Revision`], in the same transaction.
+/// Every change to a conversation or its messages, by these methods or any other
+/// write, changes the owner's [`Revision`] in the same transaction: an adapter keeps
+/// that rule in one place for every write (the diesel adapter, in database triggers).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ConversationRepository: Send + Sync {
-    /// The current [`Revision`] of `owner`'s conversations and messages.
+    /// The current [`Revision`] of `owner`'s conversations and messages; a user that
+    /// does not exist has nothing, like a new user at the first revision.
     async fn revision(&self, owner: UserId) -> Result<Revision, StorageError>;
 
     /// Stores a new conversation.

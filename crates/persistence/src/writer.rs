@@ -50,9 +50,10 @@ type Job = Box<dyn FnOnce(Result<&mut AnyConnection, StorageError>) -> Ran + Sen
 
 /// A write that has run, its caller not told yet.
 struct Ran {
-    /// The database's surroundings refused it, which may have undone the transaction
-    /// around it.
-    fatal: bool,
+    /// It failed as [`StorageError::Unavailable`]: the database's surroundings (a full
+    /// disk, a read-only file) refused it, which may have undone the transaction around
+    /// it. Transient: the connection is replaced and later writes are tried again.
+    unavailable: bool,
     /// Tells the caller its own outcome, or, given one, the error that undid it.
     tell: Box<dyn FnOnce(Option<StorageError>) + Send>,
 }
@@ -116,7 +117,7 @@ impl Writer {
         let job: Job = Box::new(move |connection| {
             let result = connection.and_then(|connection| work(connection).map_err(storage_error));
             Ran {
-                fatal: matches!(result, Err(StorageError::Unavailable(_))),
+                unavailable: matches!(result, Err(StorageError::Unavailable(_))),
                 tell: Box::new(move |undone| {
                     // The caller may have gone meanwhile; the write stands all the same.
                     let _ = done.send(match undone {
@@ -147,9 +148,9 @@ fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) -> bool {
     let committed = connection.transaction::<_, diesel::result::Error, _>(|connection| {
         for job in jobs.by_ref() {
             let outcome = job(Ok(&mut *connection));
-            let fatal = outcome.fatal;
+            let unavailable = outcome.unavailable;
             ran.push(outcome);
-            if fatal {
+            if unavailable {
                 return Err(diesel::result::Error::RollbackTransaction);
             }
         }
@@ -160,7 +161,7 @@ fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) -> bool {
             .into_iter()
             .for_each(|write| settle(write, None, &mut refused)),
         Err(error) => {
-            let failed = if ran.last().is_some_and(|last| last.fatal) {
+            let failed = if ran.last().is_some_and(|last| last.unavailable) {
                 ran.pop()
             } else {
                 None
@@ -204,7 +205,7 @@ fn run_batch(connection: &mut AnyConnection, batch: Vec<Job>) -> bool {
 /// Tells `write`'s caller its outcome (or `undone`), noting in `refused` whether the
 /// database refused it.
 fn settle(write: Ran, undone: Option<StorageError>, refused: &mut bool) {
-    *refused |= write.fatal;
+    *refused |= write.unavailable;
     (write.tell)(undone);
 }
 

@@ -391,4 +391,27 @@ on_both_backends! {
         assert!(db.db.delete_conversation(alice.id, chat.id).await.unwrap());
         rose(db, alice.id, &mut last, "deleted").await;
     }
+
+    async fn any_write_raises_the_revision_not_only_the_repositories(db: &TestDb) {
+        // The rule is the database's: a write path the repositories do not know of
+        // yet (an import, a checkpoint of a streaming reply) cannot forget it.
+        let alice = user(db, "alice").await;
+        let chat = conversation(db, &alice, "c", 0).await;
+        say(db, &alice, chat.id, Sender::User, "m", 1).await.unwrap();
+        let mut last = db.db.revision(alice.id).await.unwrap();
+        let id = chat.id.get();
+        db.execute(&format!("UPDATE messages SET text = 'edited' WHERE conversation_id = {id}"));
+        rose(db, alice.id, &mut last, "a message edited").await;
+        db.execute(&format!(
+            "INSERT INTO messages (conversation_id, sender, text, created_at) \
+             VALUES ({id}, 'bot', 'imported', '2026-11-25 06:07:14.123')"
+        ));
+        rose(db, alice.id, &mut last, "a message imported").await;
+        db.execute(&format!("DELETE FROM messages WHERE conversation_id = {id} AND sender = 'bot'"));
+        rose(db, alice.id, &mut last, "a message deleted").await;
+        db.execute(&format!("UPDATE conversations SET name = 'titled' WHERE id = {id}"));
+        rose(db, alice.id, &mut last, "a title").await;
+        db.execute(&format!("DELETE FROM conversations WHERE id = {id}"));
+        rose(db, alice.id, &mut last, "a conversation deleted with its messages").await;
+    }
 }

@@ -9,7 +9,7 @@ use chatbot_domain::{
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{columns_of, limit_of, raise_revision, read_one_snapshot};
+use super::{columns_of, limit_of, read_one_snapshot};
 use crate::Database;
 use crate::rows::{ConversationRow, MessageRow, NewConversationRow, to_column};
 use crate::schema::{conversations, messages, users};
@@ -26,8 +26,9 @@ impl ConversationRepository for Database {
                     .optional()
             })
             .await?;
-        // A user deleted meanwhile has nothing left: any fixed number will do.
-        Ok(Revision(revision.unwrap_or(-1)))
+        // A user that does not exist (deleted meanwhile) has nothing, as a new user has
+        // nothing at the first revision.
+        Ok(Revision(revision.unwrap_or_default()))
     }
 
     async fn insert_conversation(
@@ -41,13 +42,10 @@ impl ConversationRepository for Database {
             updated_at: to_column(conversation.created_at),
         };
         self.write(move |connection| {
-            connection.transaction(|connection| {
-                raise_revision(connection, row.user_id)?;
-                diesel::insert_into(conversations::table)
-                    .values(&row)
-                    .returning(columns_of!(ConversationRow))
-                    .get_result::<ConversationRow>(connection)
-            })
+            diesel::insert_into(conversations::table)
+                .values(&row)
+                .returning(columns_of!(ConversationRow))
+                .get_result::<ConversationRow>(connection)
         })
         .await?
         .into_conversation()
@@ -126,20 +124,14 @@ impl ConversationRepository for Database {
     ) -> Result<Option<Conversation>, StorageError> {
         let renamed = self
             .write(move |connection| {
-                connection.transaction(|connection| {
-                    let renamed = diesel::update(owned(owner, id))
-                        .set((
-                            conversations::name.eq(name.as_str()),
-                            conversations::updated_at.eq(to_column(at)),
-                        ))
-                        .returning(columns_of!(ConversationRow))
-                        .get_result::<ConversationRow>(connection)
-                        .optional()?;
-                    if renamed.is_some() {
-                        raise_revision(connection, owner.get())?;
-                    }
-                    Ok(renamed)
-                })
+                diesel::update(owned(owner, id))
+                    .set((
+                        conversations::name.eq(name.as_str()),
+                        conversations::updated_at.eq(to_column(at)),
+                    ))
+                    .returning(columns_of!(ConversationRow))
+                    .get_result::<ConversationRow>(connection)
+                    .optional()
             })
             .await?;
         renamed.map(ConversationRow::into_conversation).transpose()
@@ -152,15 +144,7 @@ impl ConversationRepository for Database {
     ) -> Result<bool, StorageError> {
         // Messages go with it: ON DELETE CASCADE.
         let deleted = self
-            .write(move |connection| {
-                connection.transaction(|connection| {
-                    let deleted = diesel::delete(owned(owner, id)).execute(connection)?;
-                    if deleted > 0 {
-                        raise_revision(connection, owner.get())?;
-                    }
-                    Ok(deleted)
-                })
-            })
+            .write(move |connection| diesel::delete(owned(owner, id)).execute(connection))
             .await?;
         Ok(deleted > 0)
     }

@@ -6,7 +6,7 @@ use chatbot_domain::{
 use diesel::prelude::*;
 
 use super::conversations::owned;
-use super::{columns_of, limit_of, raise_revision};
+use super::{columns_of, limit_of};
 use crate::Database;
 use crate::rows::{MessageRow, NewMessageRow, to_column};
 use crate::schema::{conversations, messages};
@@ -36,7 +36,6 @@ impl MessageRepository for Database {
                     if touched == 0 {
                         return Ok(None);
                     }
-                    raise_revision(connection, owner.get())?;
                     diesel::insert_into(messages::table)
                         .values(&row)
                         .returning(columns_of!(MessageRow))

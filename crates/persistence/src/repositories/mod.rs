@@ -44,12 +44,3 @@ fn limit_of(limit: Option<usize>) -> i64 {
     limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX))
 }
 
-/// Raises the revision of `owner`'s conversations and messages; part of every
-/// transaction that changes them.
-fn raise_revision(connection: &mut AnyConnection, owner: i64) -> QueryResult<()> {
-    use crate::schema::users::dsl::{revision, users};
-    diesel::update(users.find(owner))
-        .set(revision.eq(revision + 1))
-        .execute(connection)
-        .map(drop)
-}

@@ -22,6 +22,34 @@ async fn say(client: &mut Client, conversation: i64, text: &str) -> Value {
 }
 
 api_tests! {
+    async fn the_cached_list_changes_after_every_write_use_case(db) {
+        // The whole list is rendered once per revision and reused: were a write use
+        // case to leave the revision, the next list would be the stale rendering.
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let before = alice.get("/api/conversations").await.body;
+        assert_eq!(before, json!([]));
+        assert_eq!(alice.get("/api/conversations").await.body, before, "served again");
+
+        let id = alice.create_conversation("first").await;
+        let created = alice.get("/api/conversations").await.body;
+        assert_eq!(created[0]["name"], "first", "after create: {created}");
+
+        let path = format!("/api/conversations/{id}");
+        assert_eq!(alice.put(&path, json!({"name": "renamed"})).await.status, 200);
+        let renamed = alice.get("/api/conversations").await.body;
+        assert_eq!(renamed[0]["name"], "renamed", "after rename: {renamed}");
+
+        say(&mut alice, id, "hello").await;
+        let sent = alice.get("/api/conversations").await.body;
+        assert_eq!(sent[0]["messages"].as_array().map(Vec::len), Some(2), "after send: {sent}");
+
+        assert_eq!(alice.delete(&path).await.status, 204);
+        let deleted = alice.get("/api/conversations").await.body;
+        assert_eq!(deleted, json!([]), "after delete: {deleted}");
+    }
+
     async fn create_rename_list_and_delete(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut alice = server.client();

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use chatbot_domain::ports::Clock;
+use chatbot_domain::{ManualClock, SystemClock};
 use serde_json::json;
 
 use crate::support::{Server, api_tests, settings};
@@ -86,29 +88,43 @@ api_tests! {
     }
 
     async fn an_idle_session_expires_and_use_renews_it(db) {
-        let short = settings(&db, &[("CHATBOT__SESSION__IDLE_TIMEOUT_SECONDS", "1")]);
-        let server = Server::start(short).await;
+        let clock = ManualClock::starting_at(SystemClock.now());
+        let server = Server::start_with_clock(settings(&db, &[]), &clock).await;
         let mut alice = server.client();
         alice.sign_up_and_log_in("alice").await;
 
-        // Used every 0.6 s for 1.8 s in all: each request renews the 1 s deadline.
+        // Used every 25 minutes for 75 in all: each use renews the 30-minute deadline.
         for _ in 0..3 {
-            actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+            clock.advance(Duration::from_secs(25 * 60));
             assert_eq!(alice.get("/api/conversations").await.status, 200);
         }
-        actix_web::rt::time::sleep(Duration::from_millis(1_300)).await;
+        clock.advance(Duration::from_secs(30 * 60));
         alice.get("/api/conversations").await.assert_error(401, "unauthorized");
     }
 
     async fn expired_sessions_are_purged(db) {
-        let quick = settings(
-            &db,
-            &[("CHATBOT__SESSION__IDLE_TIMEOUT_SECONDS", "1"), ("CHATBOT__SESSION__PURGE_INTERVAL_SECONDS", "1")],
-        );
-        let server = Server::start(quick).await;
+        let clock = ManualClock::starting_at(SystemClock.now());
+        let server = Server::start_with_clock(settings(&db, &[]), &clock).await;
         server.client().sign_up_and_log_in("alice").await;
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 1);
-        actix_web::rt::time::sleep(Duration::from_millis(2_500)).await;
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 0);
+        server.client().sign_up_and_log_in("bob").await;
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 2);
+        server.stop().await;
+
+        // Past alice's and bob's deadlines, a server's purge, which runs when it
+        // starts and then every `session.purge_interval_seconds`, deletes them; carol's
+        // session, new, stays.
+        clock.advance(Duration::from_secs(30 * 60));
+        let server = Server::start_with_clock(settings(&db, &[]), &clock).await;
+        server.client().sign_up_and_log_in("carol").await;
+        let mut left = db.count("SELECT COUNT(*) AS n FROM sessions");
+        for _ in 0..100 {
+            if left == 1 {
+                break;
+            }
+            // The purge is a background task: wait for it to have run, not for time.
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+            left = db.count("SELECT COUNT(*) AS n FROM sessions");
+        }
+        assert_eq!(left, 1);
     }
 }

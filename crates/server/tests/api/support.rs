@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, COOKIE, HeaderMap, SET_COOKIE};
+use chatbot_domain::ManualClock;
 use chatbot_persistence::testing::TestDb;
 use chatbot_server::{Application, Settings};
 use serde_json::{Value, json};
@@ -45,7 +47,16 @@ pub struct Server {
 impl Server {
     /// Starts a server with `settings` on a free port.
     pub async fn start(settings: Settings) -> Self {
-        let application = Application::build(settings).expect("the application starts");
+        Self::serve(Application::build(settings).expect("the application starts"))
+    }
+
+    /// Starts a server with `settings` whose time is `clock`'s: a test moves it.
+    pub async fn start_with_clock(settings: Settings, clock: &ManualClock) -> Self {
+        let application = Application::build_with_clock(settings, Arc::new(clock.clone()));
+        Self::serve(application.expect("the application starts"))
+    }
+
+    fn serve(application: Application) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = application.serve(listener).unwrap();

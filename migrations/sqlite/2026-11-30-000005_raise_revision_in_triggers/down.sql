@@ -1,0 +1,6 @@
+DROP TRIGGER messages_delete_raises_revision;
+DROP TRIGGER messages_update_raises_revision;
+DROP TRIGGER messages_insert_raises_revision;
+DROP TRIGGER conversations_delete_raises_revision;
+DROP TRIGGER conversations_update_raises_revision;
+DROP TRIGGER conversations_insert_raises_revision;
