@@ -5,7 +5,9 @@ use std::fmt;
 use crate::validation::{Field, Rule, ValidationError, check_length};
 use crate::{ConversationId, Message, Timestamp, UserId};
 
-/// A valid conversation name: trimmed, 1 to 100 characters, no control characters.
+/// A valid conversation name: trimmed of what [`ConversationName::trims`], then 1 to
+/// [`ConversationName::MAX_CHARS`] characters, each of which it
+/// [`allows`](ConversationName::allows) (no control characters).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConversationName(String);
 
@@ -15,6 +17,18 @@ impl ConversationName {
     /// The name of a conversation created without one.
     pub const DEFAULT: &'static str = "New conversation";
 
+    /// Whether parsing trims `c` off the ends of a name: Unicode white space
+    /// ([`char::is_whitespace`], as [`str::trim`]).
+    pub fn trims(c: char) -> bool {
+        c.is_whitespace()
+    }
+
+    /// Whether a name, once trimmed, may hold `c`: anything but a control character
+    /// ([`char::is_control`]: U+0000 to U+001F and U+007F to U+009F).
+    pub fn allows(c: char) -> bool {
+        !c.is_control()
+    }
+
     /// Trims `raw` and accepts it if it follows the name rules.
     ///
     /// ```
@@ -23,9 +37,9 @@ impl ConversationName {
     /// assert!(ConversationName::parse("   ").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let name = raw.trim();
+        let name = raw.trim_matches(Self::trims);
         check_length(Field::Name, name, 1, Self::MAX_CHARS)?;
-        if name.chars().any(char::is_control) {
+        if !name.chars().all(Self::allows) {
             return Err(ValidationError::new(
                 Field::Name,
                 Rule::Forbidden {

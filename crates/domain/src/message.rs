@@ -6,14 +6,26 @@ use std::str::FromStr;
 use crate::validation::{Field, Rule, ValidationError, check_length};
 use crate::{ConversationId, MessageId, Timestamp};
 
-/// Valid text of a user's message: trimmed, 1 to a configurable number of characters
-/// (16,000 by default), no NUL characters (PostgreSQL cannot store them).
+/// Valid text of a user's message: trimmed of what [`MessageText::trims`], then 1 to a
+/// configurable number of characters ([`MessageText::DEFAULT_MAX_CHARS`] by default),
+/// each of which it [`allows`](MessageText::allows) (no NUL: PostgreSQL cannot store it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MessageText(String);
 
 impl MessageText {
     /// Most characters of a message unless configured otherwise.
     pub const DEFAULT_MAX_CHARS: usize = 16_000;
+
+    /// Whether parsing trims `c` off the ends of a text: Unicode white space
+    /// ([`char::is_whitespace`], as [`str::trim`]).
+    pub fn trims(c: char) -> bool {
+        c.is_whitespace()
+    }
+
+    /// Whether a text may hold `c`: anything but NUL (U+0000).
+    pub const fn allows(c: char) -> bool {
+        c != '\0'
+    }
 
     /// Trims `raw` and accepts it if it has 1 to [`Self::DEFAULT_MAX_CHARS`] characters.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
@@ -31,9 +43,9 @@ impl MessageText {
     /// );
     /// ```
     pub fn parse_with_limit(raw: &str, max_chars: usize) -> Result<Self, ValidationError> {
-        let text = raw.trim();
+        let text = raw.trim_matches(Self::trims);
         check_length(Field::Text, text, 1, max_chars)?;
-        if text.contains('\0') {
+        if text.contains(|c| !Self::allows(c)) {
             return Err(ValidationError::new(
                 Field::Text,
                 Rule::Forbidden {

@@ -6,7 +6,8 @@ use crate::redact::redacted_debug;
 use crate::validation::{Field, Rule, ValidationError, check_length};
 use crate::{Timestamp, UserId};
 
-/// A valid login name: 3 to 32 characters of `A-Z a-z 0-9 _ . -`.
+/// A valid login name: [`Username::MIN_CHARS`] to [`Username::MAX_CHARS`] characters
+/// that [`Username::allows`]: `A-Z a-z 0-9 _ . -`.
 ///
 /// Kept as typed at signup; two names that differ only in letter case belong to the
 /// same account, see [`Username::normalized`].
@@ -18,6 +19,19 @@ impl Username {
     pub const MIN_CHARS: usize = 3;
     /// Most characters of a username.
     pub const MAX_CHARS: usize = 32;
+    /// The characters [`Username::allows`], in words, as error messages say them.
+    pub const ALLOWED: &'static str = "letters, digits, '_', '.' and '-'";
+
+    /// Whether a username may hold `c`: an ASCII letter or digit, `_`, `.` or `-`.
+    ///
+    /// ```
+    /// use chatbot_domain::Username;
+    /// assert!(Username::allows('_') && Username::allows('Z'));
+    /// assert!(!Username::allows(' ') && !Username::allows('é'));
+    /// ```
+    pub const fn allows(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+    }
 
     /// Accepts `raw` if it follows the username rules; it is not trimmed.
     ///
@@ -31,12 +45,11 @@ impl Username {
     /// ```
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         check_length(Field::Username, raw, Self::MIN_CHARS, Self::MAX_CHARS)?;
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-        if !raw.chars().all(allowed) {
+        if !raw.chars().all(Self::allows) {
             return Err(ValidationError::new(
                 Field::Username,
                 Rule::OnlyAllowed {
-                    allowed: "letters, digits, '_', '.' and '-'",
+                    allowed: Self::ALLOWED,
                 },
             ));
         }
@@ -60,8 +73,9 @@ impl fmt::Display for Username {
     }
 }
 
-/// A new password that follows the rules: at least 8 characters, and at most
-/// 72 bytes of UTF-8, bcrypt's input limit (longer is refused, never truncated).
+/// A new password that follows the rules: at least [`Password::MIN_CHARS`]
+/// characters, and at most [`Password::MAX_BYTES`] bytes of UTF-8, bcrypt's input limit
+/// (longer is refused, never truncated). It is not trimmed.
 ///
 /// Its `Debug` output never shows the password.
 #[derive(Clone, PartialEq, Eq)]

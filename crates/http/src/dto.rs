@@ -2,14 +2,21 @@
 //!
 //! Each also describes itself for the OpenAPI document (`ToSchema`, `IntoParams`):
 //! doc comments here are what API users read there, and the schema names are the
-//! ones given with `as`.
+//! ones given with `as`. The fields that follow a domain rule get their schemas, words
+//! included, from functions that build them out of the domain's constants and
+//! predicates (see "The input rules" below).
+
+use std::sync::LazyLock;
 
 use chatbot_domain::{
-    Conversation, ConversationCursor, ConversationWithMessages, Message, MessageCursor, Page,
-    Sender, Timestamp, User,
+    Conversation, ConversationCursor, ConversationName, ConversationWithMessages, Message,
+    MessageCursor, MessageText, Page, Password, Sender, Timestamp, User, Username,
 };
 use serde::{Deserialize, Serialize, Serializer};
-use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, ArrayBuilder, KnownFormat, Object, ObjectBuilder, Schema, SchemaFormat,
+    SchemaType, Type,
+};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -36,14 +43,9 @@ pub(crate) struct CredentialsBody {
     examples(json!({"username": "alice", "password": "correct horse"}))
 )]
 pub(crate) struct SignUpBody {
-    /// 3 to 32 characters of `A-Z a-z 0-9 _ . -`, kept as typed; two names differing
-    /// only in letter case are the same account.
-    #[schema(pattern = r"^[A-Za-z0-9_.-]{3,32}$", min_length = 3, max_length = 32)]
+    #[schema(schema_with = username)]
     pub(crate) username: String,
-    /// At least 8 characters, and at most 72 bytes of UTF-8 (bcrypt's limit: longer is
-    /// refused, never truncated), so at most 72 characters, and fewer where some take
-    /// more than one byte. Not trimmed.
-    #[schema(format = Password, min_length = 8, max_length = 72)]
+    #[schema(schema_with = password)]
     pub(crate) password: String,
 }
 
@@ -51,12 +53,8 @@ pub(crate) struct SignUpBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = NewConversation, examples(json!({"name": "Trip to Oslo"})))]
 pub(crate) struct NewConversationBody {
-    /// Trimmed (of Unicode white space), then 1 to 100 characters without control
-    /// characters; the pattern says exactly that.
     #[serde(default)]
-    #[schema(
-        pattern = r"^[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,98}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
+    #[schema(schema_with = optional_conversation_name)]
     pub(crate) name: Option<String>,
 }
 
@@ -64,11 +62,7 @@ pub(crate) struct NewConversationBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = RenameConversation, examples(json!({"name": "Norway"})))]
 pub(crate) struct RenameBody {
-    /// Trimmed (of Unicode white space), then 1 to 100 characters without control
-    /// characters; the pattern says exactly that.
-    #[schema(
-        pattern = r"^[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f]{0,98}[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
+    #[schema(schema_with = conversation_name)]
     pub(crate) name: String,
 }
 
@@ -79,15 +73,194 @@ pub(crate) struct RenameBody {
     examples(json!({"text": "Where should I go hiking in Norway?"}))
 )]
 pub(crate) struct MessageBody {
-    /// Trimmed (of Unicode white space), then 1 to 16,000 characters (the server's
-    /// `limits.max_message_chars`), without NUL characters: the pattern says "not blank,
-    /// no NUL".
-    #[schema(
-        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$",
-        min_length = 1,
-        max_length = 16000
-    )]
+    /// Derived with the default limit; the served document has the configured one
+    /// ([`MessageBody::with_max_chars`]).
+    #[schema(schema_with = message_text_by_default)]
     pub(crate) text: String,
+}
+
+impl MessageBody {
+    /// The name of [`MessageBody::text`] in JSON, and in the document.
+    pub(crate) const TEXT: &str = "text";
+
+    /// The schema of the body with a text of at most `max_chars` characters (the
+    /// server's `limits.max_message_chars`).
+    pub(crate) fn with_max_chars(schema: &mut Object, max_chars: usize) {
+        schema
+            .properties
+            .insert(Self::TEXT.to_owned(), message_text(max_chars).into());
+    }
+}
+
+// The input rules, as JSON Schema, built from the domain's own rules: its constants for
+// the lengths, and its predicates (`allows`, `trims`) for the character classes of the
+// patterns, which list every character the predicate accepts. Nothing here restates a
+// rule, so the document cannot drift from what the server accepts.
+//
+// utoipa's `#[schema(...)]` attributes take literals only, hence `schema_with`, which
+// also drops the field's doc comment: these functions write the descriptions too.
+
+/// A new account's username.
+fn username() -> ObjectBuilder {
+    static PATTERN: LazyLock<String> = LazyLock::new(|| {
+        let (min, max) = (Username::MIN_CHARS, Username::MAX_CHARS);
+        format!("^{}{{{min},{max}}}$", class(Username::allows))
+    });
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "{} to {} characters, which may only be {} (of ASCII: the pattern lists \
+             them); kept as typed, and two names differing only in letter case are the same \
+             account.",
+            Username::MIN_CHARS,
+            Username::MAX_CHARS,
+            Username::ALLOWED,
+        )))
+        .pattern(Some(PATTERN.as_str()))
+        .min_length(Some(Username::MIN_CHARS))
+        .max_length(Some(Username::MAX_CHARS))
+}
+
+/// A new account's password.
+fn password() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .description(Some(format!(
+            "At least {min} characters, and at most {max} bytes of UTF-8 (bcrypt's limit: \
+             longer is refused, never truncated), so at most {max} characters, and fewer \
+             where some take more than one byte. Not trimmed.",
+            min = Password::MIN_CHARS,
+            max = Password::MAX_BYTES,
+        )))
+        .min_length(Some(Password::MIN_CHARS))
+        // Every character takes at least one byte.
+        .max_length(Some(Password::MAX_BYTES))
+}
+
+/// A conversation's name.
+fn conversation_name() -> ObjectBuilder {
+    // The pattern's `{0, MAX_CHARS - 2}` between the two ends needs room for both.
+    const _: () = assert!(ConversationName::MAX_CHARS >= 2);
+    static PATTERN: LazyLock<String> = LazyLock::new(|| {
+        trimmed(
+            ConversationName::trims,
+            ConversationName::allows,
+            Some(ConversationName::MAX_CHARS - 2),
+        )
+    });
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "Trimmed (of Unicode white space), then 1 to {} characters without control \
+             characters; the pattern says exactly that.",
+            ConversationName::MAX_CHARS,
+        )))
+        .pattern(Some(PATTERN.as_str()))
+}
+
+/// A new conversation's name, which may be `null` (or left out).
+fn optional_conversation_name() -> ObjectBuilder {
+    conversation_name().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+/// A message's text, of at most the default number of characters.
+fn message_text_by_default() -> ObjectBuilder {
+    message_text(MessageText::DEFAULT_MAX_CHARS)
+}
+
+/// A message's text, of at most `max_chars` characters.
+fn message_text(max_chars: usize) -> ObjectBuilder {
+    // Counting up to `max_chars` in the pattern would make it too big to run.
+    static PATTERN: LazyLock<String> =
+        LazyLock::new(|| trimmed(MessageText::trims, MessageText::allows, None));
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "Trimmed (of Unicode white space), then 1 to {max_chars} characters (the \
+             server's `limits.max_message_chars`), without NUL characters: the pattern \
+             says \"not blank, no NUL\"; `maxLength` counts before trimming."
+        )))
+        .pattern(Some(PATTERN.as_str()))
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+}
+
+/// The text form of a [`ConversationCursor`]: milliseconds and an id, joined by `_`,
+/// both in plain decimal digits without a leading zero, the id not zero.
+pub(crate) fn conversation_cursor_pattern() -> String {
+    let digits = |max: usize| format!("[0-9]{{0,{}}}", max.saturating_sub(1));
+    format!(
+        "^(0|[1-9]{millis})_[1-9]{id}$",
+        millis = digits(ConversationCursor::MAX_MILLIS_DIGITS),
+        id = digits(ConversationCursor::MAX_ID_DIGITS),
+    )
+}
+
+/// The pattern of the values a parser accepts that trims both ends of the characters
+/// `trims` accepts, then wants at least one character left, each accepted by `allows`:
+/// trimmed characters at both ends, around a first and a last character that `allows`
+/// and does not trim (one and the same when alone), with up to `between` allowed
+/// characters (`None`: any number) between those two.
+fn trimmed(trims: fn(char) -> bool, allows: fn(char) -> bool, between: Option<usize>) -> String {
+    let space = class(trims);
+    let inner = class_except(|c| !allows(c));
+    let edge = class_except(|c| !allows(c) || trims(c));
+    let between = between.map_or_else(|| "*".to_owned(), |max| format!("{{0,{max}}}"));
+    format!("^{space}*{edge}(?:{inner}{between}{edge})?{space}*$")
+}
+
+/// The character class of every character `member` accepts, as ECMA-262 and Rust's
+/// `regex` both read it.
+fn class(member: impl Fn(char) -> bool) -> String {
+    format!("[{}]", class_items(member))
+}
+
+/// The character class of every character `excluded` does not accept.
+fn class_except(excluded: impl Fn(char) -> bool) -> String {
+    format!("[^{}]", class_items(excluded))
+}
+
+/// The characters `member` accepts, in order, as the items of a character class: runs
+/// of three or more as ranges. Every character is tried, so the class is exact.
+fn class_items(member: impl Fn(char) -> bool) -> String {
+    let mut items = String::new();
+    let mut push = |first: char, last: char| {
+        items.push_str(&class_char(first));
+        match u32::from(last) - u32::from(first) {
+            0 => {}
+            1 => items.push_str(&class_char(last)),
+            _ => {
+                items.push('-');
+                items.push_str(&class_char(last));
+            }
+        }
+    };
+    let mut run: Option<(char, char)> = None;
+    for c in (char::MIN..=char::MAX).filter(|&c| member(c)) {
+        run = match run {
+            Some((first, last)) if u32::from(last) + 1 == u32::from(c) => Some((first, c)),
+            Some((first, last)) => {
+                push(first, last);
+                Some((c, c))
+            }
+            None => Some((c, c)),
+        };
+    }
+    if let Some((first, last)) = run {
+        push(first, last);
+    }
+    items
+}
+
+/// `c` in a character class: letters, digits, `_` and `.` as themselves, anything else
+/// escaped by its code point (`\uXXXX`; `\u{X}` beyond the Basic Multilingual Plane).
+fn class_char(c: char) -> String {
+    match c {
+        'A'..='Z' | 'a'..='z' | '0'..='9' | '_' | '.' => c.to_string(),
+        '\0'..='\u{ffff}' => format!("\\u{:04x}", u32::from(c)),
+        _ => format!("\\u{{{:x}}}", u32::from(c)),
+    }
 }
 
 /// The query of `GET /api/conversations`: any of these asks for a page instead of the
@@ -101,11 +274,9 @@ pub(crate) struct ConversationPageQuery {
     pub(crate) limit: Option<String>,
     /// Where the page starts: the `next` of the page before, passed back unchanged. The
     /// first page leaves it out.
-    #[param(
-        value_type = Option<String>,
-        pattern = r"^(0|[1-9][0-9]{0,14})_[1-9][0-9]{0,17}$",
-        example = "1795586834123_2"
-    )]
+    // Its pattern, `conversation_cursor_pattern`, is added to the document afterwards
+    // (`openapi::CursorPattern`): with `schema_with`, utoipa would drop this description.
+    #[param(value_type = Option<String>, example = "1795586834123_2")]
     pub(crate) before: Option<String>,
     /// `messages` adds each conversation's messages, oldest first.
     #[param(schema_with = include_messages)]
@@ -371,5 +542,85 @@ impl ToSchema for ConversationListing {
             ConversationPageOut::<ConversationWithMessagesOut<'_>>::schema(),
         ));
         <ConversationPageOut<ConversationWithMessagesOut<'_>> as ToSchema>::schemas(schemas);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The characters the class `class` (as [`class`] and [`class_except`] write
+    /// them) holds, as a membership test.
+    fn members(class: &str) -> impl Fn(char) -> bool {
+        fn item(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<char> {
+            let c = chars.next()?;
+            if c != '\\' {
+                return Some(c);
+            }
+            assert_eq!(chars.next(), Some('u'));
+            let hex: String = chars.by_ref().take(4).collect();
+            char::from_u32(u32::from_str_radix(&hex, 16).ok()?)
+        }
+        let items = class.strip_prefix('[').and_then(|c| c.strip_suffix(']'));
+        let items = items.expect("a class");
+        let (negated, items) = match items.strip_prefix('^') {
+            Some(items) => (true, items),
+            None => (false, items),
+        };
+        let mut chars = items.chars().peekable();
+        let mut ranges = Vec::new();
+        while let Some(first) = item(&mut chars) {
+            let last = if chars.next_if_eq(&'-').is_some() {
+                item(&mut chars).expect("a range's end")
+            } else {
+                first
+            };
+            ranges.push(first..=last);
+        }
+        move |c| ranges.iter().any(|range| range.contains(&c)) != negated
+    }
+
+    /// Asserts that `class` holds exactly the characters `accepts` accepts.
+    fn assert_exact(class: &str, accepts: impl Fn(char) -> bool) {
+        assert!(!class.contains("\\u{"), "{class} lists the BMP only");
+        let holds = members(class);
+        for c in char::MIN..=char::MAX {
+            assert_eq!(holds(c), accepts(c), "{c:?} in {class}");
+        }
+    }
+
+    #[test]
+    fn classes_hold_exactly_what_the_domain_s_predicates_accept() {
+        // The classes the patterns are made of.
+        assert_exact(&class(Username::allows), Username::allows);
+        type Rule = fn(char) -> bool;
+        let names: (Rule, Rule) = (ConversationName::trims, ConversationName::allows);
+        let texts: (Rule, Rule) = (MessageText::trims, MessageText::allows);
+        for (trims, allows) in [names, texts] {
+            assert_exact(&class(trims), trims);
+            assert_exact(&class_except(|c| !allows(c)), allows);
+            let edge = |c| allows(c) && !trims(c);
+            assert_exact(&class_except(|c| !edge(c)), edge);
+        }
+        assert_eq!(class(Username::allows), r"[\u002d.0-9A-Z_a-z]");
+        assert_eq!(class_except(|c| c == '\0'), r"[^\u0000]");
+    }
+
+    #[test]
+    fn the_cursor_pattern_counts_the_domain_s_digits() {
+        assert_eq!(
+            conversation_cursor_pattern(),
+            "^(0|[1-9][0-9]{0,14})_[1-9][0-9]{0,17}$"
+        );
+    }
+
+    #[test]
+    fn no_rule_is_written_by_hand() {
+        // The attributes that would restate a rule take literals only: none may be here.
+        let source = include_str!("dto.rs");
+        for keyword in ["pattern", "min_length", "max_length"] {
+            let attribute = format!("{keyword} = ");
+            assert!(!source.contains(&attribute), "`{attribute}` in dto.rs");
+        }
     }
 }

@@ -1,16 +1,21 @@
 //! The API's OpenAPI 3.1 document, generated from the code: the handlers'
 //! `#[utoipa::path]` attributes give the operations, the DTOs' `ToSchema` derives give
 //! the schemas, and the modifiers below add what middleware does to every route (the
-//! session cookie, the CSRF check, the JSON body rules, database failures).
+//! session cookie, the CSRF check, the JSON body rules, database failures). The input
+//! rules in it (lengths, patterns) are built from the domain's constants and predicates,
+//! never written by hand.
 //!
-//! The server serves it at `GET /api/openapi.json`, and as a page at `GET /api/docs`.
+//! The server serves it at `GET /api/openapi.json`, and as a page at `GET /api/docs`,
+//! as configured: the session cookie's name and the longest message are the running ones.
 
-use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::schema::Schema;
+use chatbot_domain::MessageText;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _, ToSchema};
 
+use crate::dto::{self, MessageBody};
 use crate::error::{ErrorBody, ErrorKind};
 use crate::routes::{auth, conversations, docs, health, index};
 
@@ -67,6 +72,7 @@ that get a bot reply.
     components(schemas(ErrorBody)),
     modifiers(
         &SessionCookie,
+        &CursorPattern,
         &OptionalBodies,
         &CommonErrors,
         &HeadWithoutBodies,
@@ -89,12 +95,22 @@ pub fn openapi() -> OpenApi {
     ApiDoc::openapi()
 }
 
-/// The document with the session cookie named `cookie_name`.
-pub(crate) fn with_cookie_name(cookie_name: &str) -> OpenApi {
+/// The document as the server runs: with the session cookie named `cookie_name`
+/// (`session.cookie_name`), and message texts of at most `max_message_chars` characters
+/// (`limits.max_message_chars`).
+pub(crate) fn configured(cookie_name: &str, max_message_chars: usize) -> OpenApi {
     let mut document = openapi();
+    let Some(components) = document.components.as_mut() else {
+        return document;
+    };
     if cookie_name != DEFAULT_COOKIE_NAME {
-        if let Some(components) = document.components.as_mut() {
-            components.add_security_scheme(SESSION, session_scheme(cookie_name));
+        components.add_security_scheme(SESSION, session_scheme(cookie_name));
+    }
+    if max_message_chars != MessageText::DEFAULT_MAX_CHARS {
+        if let Some(RefOr::T(Schema::Object(body))) =
+            components.schemas.get_mut(MessageBody::name().as_ref())
+        {
+            MessageBody::with_max_chars(body, max_message_chars);
         }
     }
     document
@@ -114,6 +130,30 @@ impl Modify for SessionCookie {
     fn modify(&self, document: &mut OpenApi) {
         let components = document.components.get_or_insert_with(Default::default);
         components.add_security_scheme(SESSION, session_scheme(DEFAULT_COOKIE_NAME));
+    }
+}
+
+/// Gives the conversation cursor, the `before` of `GET /api/conversations` (the one
+/// `before` that is a string), the pattern the domain reads it by.
+struct CursorPattern;
+
+impl Modify for CursorPattern {
+    fn modify(&self, document: &mut OpenApi) {
+        for item in document.paths.paths.values_mut() {
+            for (_, operation) in operations_mut(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() else {
+                        continue;
+                    };
+                    if parameter.name == "before"
+                        && parameter.parameter_in == ParameterIn::Query
+                        && schema.schema_type == SchemaType::new(Type::String)
+                    {
+                        schema.pattern = Some(dto::conversation_cursor_pattern());
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -326,7 +366,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &m
 
 #[cfg(test)]
 mod tests {
-    use chatbot_domain::PageSize;
+    use chatbot_domain::{ConversationName, PageSize, Password, Username};
     use serde_json::{Value, json};
 
     use super::*;
@@ -352,6 +392,62 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn input_rules_are_the_domain_s() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let username = &schemas["NewAccount"]["properties"]["username"];
+        assert_eq!(username["minLength"], Username::MIN_CHARS);
+        assert_eq!(username["maxLength"], Username::MAX_CHARS);
+        let counted = format!("]{{{},{}}}$", Username::MIN_CHARS, Username::MAX_CHARS);
+        assert!(username["pattern"].as_str().unwrap().ends_with(&counted));
+        let password = &schemas["NewAccount"]["properties"]["password"];
+        assert_eq!(password["minLength"], Password::MIN_CHARS);
+        assert_eq!(password["maxLength"], Password::MAX_BYTES);
+        let text = &schemas["NewMessage"]["properties"]["text"];
+        assert_eq!(text["maxLength"], MessageText::DEFAULT_MAX_CHARS);
+        let created = &schemas["NewConversation"]["properties"]["name"];
+        let renamed = &schemas["RenameConversation"]["properties"]["name"];
+        assert_eq!(created["pattern"], renamed["pattern"]);
+        assert_eq!(created["type"], json!(["string", "null"]));
+        assert_eq!(renamed["type"], "string");
+        let between = format!("{{0,{}}}", ConversationName::MAX_CHARS - 2);
+        assert!(renamed["pattern"].as_str().unwrap().contains(&between));
+        let parameters = document["paths"]["/api/conversations"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let before = parameters.iter().find(|p| p["name"] == "before").unwrap();
+        assert_eq!(
+            before["schema"]["pattern"],
+            dto::conversation_cursor_pattern()
+        );
+        assert!(before["description"].is_string(), "{before}");
+        // `schema_with` drops doc comments: each schema writes its own description.
+        for described in [username, password, text, created, renamed] {
+            let description = described["description"].as_str().unwrap();
+            assert!(!description.is_empty(), "{described}");
+        }
+    }
+
+    #[test]
+    fn the_message_limit_is_the_configured_one() {
+        let default = document();
+        let text = "/components/schemas/NewMessage/properties/text";
+        let limited = serde_json::to_value(configured(DEFAULT_COOKIE_NAME, 50)).unwrap();
+        assert_eq!(limited.pointer(text).unwrap()["maxLength"], 50);
+        let description = limited.pointer(text).unwrap()["description"].as_str();
+        assert!(
+            description.unwrap().contains(" 1 to 50 characters "),
+            "{description:?}"
+        );
+        // Nothing else differs.
+        let mut restored = limited.clone();
+        *restored.pointer_mut(text).unwrap() = default.pointer(text).unwrap().clone();
+        assert_eq!(restored, default);
+        let unchanged = configured(DEFAULT_COOKIE_NAME, MessageText::DEFAULT_MAX_CHARS);
+        assert_eq!(serde_json::to_value(unchanged).unwrap(), default);
     }
 
     #[test]
@@ -389,7 +485,7 @@ mod tests {
         assert_eq!(default["type"], "apiKey");
         assert_eq!(default["in"], "cookie");
         assert_eq!(default["name"], "session");
-        assert_eq!(scheme(with_cookie_name("sid"))["name"], json!("sid"));
+        assert_eq!(scheme(configured("sid", 50))["name"], json!("sid"));
     }
 
     #[test]

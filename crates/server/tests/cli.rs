@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use chatbot_persistence::testing::TestDb;
 
@@ -219,7 +219,10 @@ fn listing_migrations_creates_no_sqlite_file() {
     let folder = tempfile::tempdir().unwrap();
     let output = chatbot(folder.path(), &["migrations"], &[]);
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(stdout(&output).matches("pending").count(), migration_count());
+    assert_eq!(
+        stdout(&output).matches("pending").count(),
+        migration_count()
+    );
     assert!(!folder.path().join("data").exists(), "no data/ folder");
 }
 
@@ -280,7 +283,10 @@ fn migrate_round_trip(db: &TestDb) {
     let mut newest_reverted = vec!["applied"; all - 1];
     newest_reverted.push("pending");
     assert_eq!(states(run(&["migrations"])), newest_reverted);
-    assert_eq!(run(&["rollback", "--all", "--yes"]).lines().count(), all - 1);
+    assert_eq!(
+        run(&["rollback", "--all", "--yes"]).lines().count(),
+        all - 1
+    );
     assert_eq!(states(run(&["migrations"])), vec!["pending"; all]);
     assert_eq!(run(&["rollback"]).trim(), "nothing reverted");
     assert_eq!(run(&["migrate"]).lines().count(), all);
@@ -298,17 +304,23 @@ fn postgres_migrate_rollback_all_and_migrate_again() {
     migrate_round_trip(&TestDb::postgres_unmigrated());
 }
 
+/// `chatbot` serving on a free port in `folder`, with no other setting; its log lines
+/// go to `stdout`.
+fn serve_in(folder: &Path, stdout: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_chatbot"))
+        .current_dir(folder)
+        .env_clear()
+        .envs([("PORT", "0"), ("CHATBOT__AUTH__BCRYPT_COST", "4")])
+        .stderr(Stdio::null())
+        .stdout(stdout)
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn serve_creates_the_sqlite_database_with_no_set_up() {
     let folder = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chatbot"))
-        .current_dir(folder.path())
-        .env_clear()
-        .envs([("PORT", "0"), ("CHATBOT__AUTH__BCRYPT_COST", "4")])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve_in(folder.path(), Stdio::null());
     let database = folder.path().join("data/chatbot.db");
     for _ in 0..100 {
         if database.is_file() {
@@ -327,14 +339,7 @@ fn serve_creates_the_sqlite_database_with_no_set_up() {
 fn the_start_up_line_names_the_docs_the_profile_and_the_database() {
     use std::io::{BufRead, BufReader};
     let folder = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chatbot"))
-        .current_dir(folder.path())
-        .env_clear()
-        .envs([("PORT", "0"), ("CHATBOT__AUTH__BCRYPT_COST", "4")])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_in(folder.path(), Stdio::piped());
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let serving = lines
         .map_while(Result::ok)

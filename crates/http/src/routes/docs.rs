@@ -63,9 +63,10 @@ pub(crate) struct Documents {
 }
 
 impl Documents {
-    /// The document with the session cookie named `cookie_name`, and its page.
-    pub(crate) fn new(cookie_name: &str) -> Self {
-        let document = openapi::with_cookie_name(cookie_name);
+    /// The document as the server runs (the session cookie named `cookie_name`, message
+    /// texts of at most `max_message_chars` characters), and its page.
+    pub(crate) fn new(cookie_name: &str, max_message_chars: usize) -> Self {
+        let document = openapi::configured(cookie_name, max_message_chars);
         let json = match serde_json::to_vec(&document) {
             Ok(json) => Some(Bytes::from(json)),
             Err(error) => {
@@ -128,11 +129,13 @@ pub(super) async fn page(documents: web::Data<Documents>) -> Result<HttpResponse
 
 #[cfg(test)]
 mod tests {
+    use chatbot_domain::MessageText;
+
     use super::*;
 
     #[test]
     fn the_page_loads_the_pinned_script_and_checks_it() {
-        let page = Documents::new("session").page;
+        let page = Documents::new("session", MessageText::DEFAULT_MAX_CHARS).page;
         let page = std::str::from_utf8(&page).unwrap();
         let cdn = "https://cdn.jsdelivr.net/npm/@scalar/api-reference";
         for expected in [
@@ -150,6 +153,22 @@ mod tests {
             "one script, pinned"
         );
         assert!(!page.contains("$spec"), "the document is in: {page}");
+    }
+
+    #[test]
+    fn both_show_the_configured_limits() {
+        let documents = Documents::new("sid", 50);
+        let json: serde_json::Value =
+            serde_json::from_slice(documents.json.as_ref().unwrap()).expect("the document is JSON");
+        let schemas = &json["components"]["schemas"];
+        assert_eq!(schemas["NewMessage"]["properties"]["text"]["maxLength"], 50);
+        assert_eq!(
+            json["components"]["securitySchemes"]["session"]["name"],
+            "sid"
+        );
+        let page = std::str::from_utf8(&documents.page).unwrap();
+        assert!(page.contains(r#""maxLength":50,"#), "{page}");
+        assert!(page.contains(r#""name":"sid""#), "{page}");
     }
 
     #[test]

@@ -35,7 +35,10 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
     let limited = config.rate_limits_enabled;
     let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
     let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
-    let documents = web::Data::new(docs::Documents::new(&config.cookie_name));
+    let documents = web::Data::new(docs::Documents::new(
+        &config.cookie_name,
+        config.max_message_chars,
+    ));
     // `""` is `/api` itself (and `/api/` is not).
     api.service(
         resource("", "GET, HEAD")

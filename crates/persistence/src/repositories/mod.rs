@@ -43,4 +43,3 @@ fn read_one_snapshot<T>(
 fn limit_of(limit: Option<usize>) -> i64 {
     limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX))
 }
-

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use awc::http::Method;
 use awc::http::header::{CONTENT_TYPE, COOKIE};
+use chatbot_domain::MessageText;
 use serde_json::{Map, Value, json};
 
 use crate::support::{Client, Server, api_tests, settings};
@@ -256,6 +257,49 @@ api_tests! {
         server.stop().await;
     }
 
+    async fn the_documents_follow_the_configured_message_limit(db) {
+        // `limits.max_message_chars` is configurable: the document served, and the page
+        // showing it, say the running limit, and the server holds to it.
+        let server = Server::start(settings(&db, &[("CHATBOT__LIMITS__MAX_MESSAGE_CHARS", "50")])).await;
+        let mut client = server.client();
+        let document = client.get("/api/openapi.json").await.body;
+        assert_eq!(errors(&openapi_validator(), &document), Vec::<String>::new());
+        let text = &document["components"]["schemas"]["NewMessage"]["properties"]["text"];
+        assert_eq!(text["maxLength"], 50, "{text}");
+        assert!(text["description"].as_str().unwrap().contains(" 1 to 50 characters "), "{text}");
+        let mut default = serde_json::to_value(chatbot_http::openapi::openapi()).unwrap();
+        default["components"]["schemas"]["NewMessage"]["properties"]["text"] = text.clone();
+        assert_eq!(document, default, "only the limit differs from the default document");
+
+        let http = awc::Client::default();
+        let mut page = http.get(format!("{}/api/docs", server.base)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = String::from_utf8(page.body().limit(1 << 20).await.unwrap().to_vec()).unwrap();
+        let embedded = html
+            .split_once(r#"<script id="api-reference" type="application/json">"#)
+            .and_then(|(_, rest)| rest.split_once("</script>"))
+            .map(|(json, _)| parse(json))
+            .unwrap_or_else(|| panic!("the page embeds the document: {html}"));
+        assert_eq!(embedded, document, "the page shows the document served");
+
+        client.sign_up_and_log_in("limited").await;
+        let conversation = client.create_conversation("limited").await;
+        let messages = format!("/api/conversations/{conversation}/messages");
+        let text = jsonschema::validator_for(text).unwrap();
+        for chars in [50, 51] {
+            let value = "t".repeat(chars);
+            let reply = client.post(&messages, json!({"text": value})).await;
+            if chars <= 50 {
+                assert_eq!(reply.status, 201, "{chars} characters: {reply:?}");
+                assert!(text.is_valid(&json!(value)), "{chars} characters");
+            } else {
+                reply.assert_error(400, "validation_failed");
+                assert!(!text.is_valid(&json!(value)), "{chars} characters");
+            }
+        }
+        server.stop().await;
+    }
+
     async fn a_405_allows_exactly_the_methods_the_document_lists(db) {
         // RFC 9110: a 405 carries `Allow`. schemathesis' `unsupported_method` check
         // found them without one; the routes' lists must match the document's.
@@ -291,7 +335,7 @@ api_tests! {
         // rule, checked both ways: the document's own schema (its `pattern`,
         // `minLength`, ...) against what the server answers. Two gaps are JSON Schema's
         // and are said in the document's words instead: a password's limit is 72 bytes
-        // (the schema can only count characters), and a text's 16,000 characters are
+        // (the schema can only count characters), and a text's most characters are
         // counted after trimming (a pattern that counts them would be too big to run).
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
@@ -324,7 +368,7 @@ api_tests! {
         }
         assert!(create.is_valid(&json!(null)), "a null name is the default name");
 
-        let long_text = "t".repeat(16_000);
+        let long_text = "t".repeat(MessageText::DEFAULT_MAX_CHARS);
         let texts = [
             "hi", " hi ", "\n\t hi", "a\tb\nc", "\u{feff}", "\u{85}", "\u{7f}", "\u{0}", "a\u{0}b", "",
             " ", "\t\r\n", "\u{2003}", &long_text, &format!("{long_text}t"),
