@@ -5,6 +5,17 @@
 //! [`HttpConfig`] into an actix [`App`] per server worker. This crate knows the
 //! domain's use case traits, never a service's construction, a port or an adapter.
 
+// Request paths must not panic or misread numbers on what a client sends: no indexing
+// or slicing that can panic, no `as` casts that can truncate (Lemmy's stricter set).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::as_conversions
+    )
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
