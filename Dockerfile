@@ -34,6 +34,7 @@ COPY crates/bot/Cargo.toml crates/bot/
 COPY crates/domain/Cargo.toml crates/domain/
 COPY crates/hashing/Cargo.toml crates/hashing/
 COPY crates/http/Cargo.toml crates/http/
+COPY crates/openai/Cargo.toml crates/openai/
 COPY crates/persistence/Cargo.toml crates/persistence/
 COPY crates/server/Cargo.toml crates/server/
 RUN set -eux; \

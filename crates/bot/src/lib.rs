@@ -1,11 +1,14 @@
 //! Bot adapters behind the domain's [`Bot`] port.
 //!
-//! [`SimulatedBot`] needs no model server: it replies instantly, the same way to the
-//! same words, and what it says depends visibly on what the user wrote.
+//! [`SimulatedBot`] needs no model server: it replies the same way to the same words,
+//! word by word (instantly, or with a pause between words to watch streaming), and
+//! what it says depends visibly on what the user wrote.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chatbot_domain::ports::Bot;
-use chatbot_domain::{BotError, Message};
+use chatbot_domain::{BotError, ReplyContext, ReplyStream};
 
 /// A bot without a model: it reads the user's message and composes a reply from it.
 ///
@@ -21,7 +24,9 @@ use chatbot_domain::{BotError, Message};
 /// );
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SimulatedBot;
+pub struct SimulatedBot {
+    delay: Duration,
+}
 
 /// How much of the user's message the reply quotes.
 const QUOTE_CHARS: usize = 120;
@@ -33,7 +38,15 @@ const STOP_WORDS: [&str; 16] = [
 /// How much of one word the reply repeats.
 const TOPIC_CHARS: usize = 40;
 
+/// Most words of a title.
+const TITLE_WORDS: usize = 6;
+
 impl SimulatedBot {
+    /// A bot pausing `delay` between the words of a reply (zero: no pause).
+    pub fn with_delay(delay: Duration) -> Self {
+        Self { delay }
+    }
+
     /// The reply to `text`.
     pub fn compose(text: &str) -> String {
         let quote = quote(text);
@@ -83,16 +96,56 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` in pieces of one word each, with the white space before the next word.
+fn words(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut piece = String::new();
+    for c in text.chars() {
+        if !c.is_whitespace() && piece.ends_with(char::is_whitespace) {
+            pieces.push(std::mem::take(&mut piece));
+        }
+        piece.push(c);
+    }
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
+}
+
 #[async_trait]
 impl Bot for SimulatedBot {
-    async fn reply(&self, message: &Message) -> Result<String, BotError> {
-        Ok(Self::compose(&message.text))
+    async fn reply(&self, context: ReplyContext) -> Result<ReplyStream, BotError> {
+        let pieces = words(&Self::compose(&context.message.text)).into_iter();
+        let delay = self.delay;
+        let stream =
+            futures_util::stream::unfold((pieces, true), move |(mut rest, first)| async move {
+                let piece = rest.next()?;
+                if !first && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Some((Ok(piece), (rest, false)))
+            });
+        Ok(Box::pin(stream))
+    }
+
+    /// The first words of the user's message.
+    async fn title(&self, message: &str, _reply: &str) -> Result<String, BotError> {
+        let title = message
+            .split_whitespace()
+            .take(TITLE_WORDS)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if title.is_empty() {
+            return Err(BotError::Empty);
+        }
+        Ok(title)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use chatbot_domain::{ConversationId, MessageId, Sender, Timestamp};
+    use chatbot_domain::{ConversationId, Message, MessageId, MessageStatus, Sender, Timestamp};
+    use futures_util::StreamExt;
 
     use super::*;
 
@@ -125,16 +178,56 @@ mod tests {
         assert!(one_huge_word.chars().count() < 250, "{one_huge_word}");
     }
 
+    fn context(text: &str) -> ReplyContext {
+        ReplyContext {
+            system_prompt: String::new(),
+            history: Vec::new(),
+            message: Message {
+                id: MessageId::new(1),
+                conversation_id: ConversationId::new(1),
+                sender: Sender::User,
+                text: text.to_owned(),
+                status: MessageStatus::Complete,
+                created_at: Timestamp::from_unix_millis(1_795_586_834_123).unwrap(),
+            },
+        }
+    }
+
+    async fn pieces(bot: SimulatedBot, text: &str) -> Vec<String> {
+        let stream = bot.reply(context(text)).await.unwrap();
+        stream.map(Result::unwrap).collect().await
+    }
+
     #[tokio::test]
-    async fn the_port_replies_to_the_stored_message() {
-        let message = Message {
-            id: MessageId::new(1),
-            conversation_id: ConversationId::new(1),
-            sender: Sender::User,
-            text: "hey".to_owned(),
-            created_at: Timestamp::from_unix_millis(1_795_586_834_123).unwrap(),
-        };
-        let reply = SimulatedBot.reply(&message).await.unwrap();
-        assert_eq!(reply, SimulatedBot::compose("hey"));
+    async fn the_reply_streams_word_by_word_and_adds_up_to_the_composed_one() {
+        let pieces = pieces(SimulatedBot::default(), "hey  there\nyou").await;
+        assert_eq!(pieces.concat(), SimulatedBot::compose("hey  there\nyou"));
+        assert!(pieces.len() > 5, "{pieces:?}");
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.split_whitespace().count() == 1)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_delay_comes_between_words() {
+        let delay = Duration::from_millis(100);
+        let started = tokio::time::Instant::now();
+        let pieces = pieces(SimulatedBot::with_delay(delay), "hello").await;
+        let gaps = u32::try_from(pieces.len() - 1).unwrap();
+        assert_eq!(started.elapsed(), delay * gaps);
+    }
+
+    #[tokio::test]
+    async fn titles_are_the_first_words_of_the_message() {
+        let bot = SimulatedBot::default();
+        assert_eq!(
+            bot.title("  Where should I go hiking in Norway this summer?", "…")
+                .await
+                .unwrap(),
+            "Where should I go hiking in"
+        );
+        assert!(matches!(bot.title(" \n ", "…").await, Err(BotError::Empty)));
     }
 }

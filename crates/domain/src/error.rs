@@ -61,16 +61,32 @@ pub enum StorageError {
     Failed(#[source] BoxError),
 }
 
-/// The bot could not produce a reply.
+/// Why the bot could not produce a reply (or all of one). The texts name no provider
+/// detail a user should not see; causes are for the log.
 #[derive(Debug, thiserror::Error)]
-#[error("the bot could not reply")]
-pub struct BotError(#[source] BoxError);
-
-impl BotError {
-    /// A bot failure caused by `source`.
-    pub fn new(source: impl Into<BoxError>) -> Self {
-        Self(source.into())
-    }
+#[non_exhaustive]
+pub enum BotError {
+    /// The model provider cannot be reached (refused, unknown host, TLS).
+    #[error("the model provider cannot be reached")]
+    Unreachable(#[source] BoxError),
+    /// The provider answered with an error status (its body is not kept: it may echo
+    /// the request or a key).
+    #[error("the model provider answered with status {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// No text within the first-token timeout, or a silence longer than the idle
+    /// timeout once text came.
+    #[error("the model provider did not answer in time")]
+    Timeout,
+    /// The reply stream broke: cut off, a chunk that is not valid, an error reported
+    /// inside the stream, or an end without the provider saying it was finished.
+    #[error("the reply stream broke")]
+    Broken(#[source] BoxError),
+    /// The bot finished without a word.
+    #[error("the bot replied with nothing")]
+    Empty,
 }
 
 /// A password could not be hashed or checked.

@@ -21,8 +21,9 @@
 //! use chatbot_domain::services::{AccountService, ChatService};
 //! use chatbot_domain::use_cases::{Accounts, Chat};
 //! use chatbot_domain::{
-//!     ConversationId, Error, Message, MessageId, MessageText, Password,
-//!     PasswordHash, Sender, SystemClock, User, UserId, Username,
+//!     Conversation, ConversationId, ConversationName, Error, Message, MessageId, MessageText,
+//!     Password, PasswordHash, ReplyStream, Sender, SystemClock, Timestamp, User, UserId,
+//!     Username,
 //! };
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -49,12 +50,28 @@
 //!         conversation_id: conversation,
 //!         sender: new.sender,
 //!         text: new.text,
+//!         status: new.status,
 //!         created_at: new.created_at,
 //!     }))
 //! });
+//! // The conversation is new: no history, and the first reply names it.
+//! messages.expect_list_messages().returning(|_, _, _| Ok(Some(vec![])));
+//! let mut conversations = MockConversationRepository::new();
+//! conversations.expect_find_conversation().returning(move |owner, id| {
+//!     let name = ConversationName::default();
+//!     let at = Timestamp::from_unix_millis(0).unwrap();
+//!     Ok(Some(Conversation { id, owner, name, created_at: at, updated_at: at }))
+//! });
+//! conversations.expect_title_conversation().returning(|_, _, _| Ok(true));
+//! // The bot's reply arrives as a stream of pieces.
 //! let mut bot = MockBot::new();
-//! bot.expect_reply().returning(|message| Ok(format!("You said: {}", message.text)));
-//! let chat = ChatService::new(MockConversationRepository::new(), messages, bot, SystemClock);
+//! bot.expect_reply().returning(|context| {
+//!     let reply = format!("You said: {}", context.message.text);
+//!     let stream: ReplyStream = Box::pin(futures_util::stream::iter([Ok(reply)]));
+//!     Ok(stream)
+//! });
+//! bot.expect_title().returning(|message, _| Ok(message.to_owned()));
+//! let chat = ChatService::new(conversations, messages, bot, SystemClock);
 //!
 //! let text = MessageText::parse("  Hello there  ")?;
 //! let exchange = chat.send_message(alice, chat_id, text.clone()).await?;
@@ -76,6 +93,7 @@ mod message;
 mod page;
 pub mod ports;
 mod redact;
+mod reply;
 pub mod services;
 mod session;
 mod time;
@@ -88,8 +106,11 @@ pub use conversation::{
 };
 pub use error::{BotError, BoxError, Error, HashError, StorageError};
 pub use id::{ConversationId, MessageId, UserId};
-pub use message::{Exchange, Message, MessageText, NewMessage, Sender, UnknownSender};
+pub use message::{
+    Exchange, Message, MessageStatus, MessageText, NewMessage, Sender, UnknownSender, UnknownStatus,
+};
 pub use page::{ConversationCursor, MessageCursor, Page, PageRequest, PageSize, Window};
+pub use reply::{ReplyContext, ReplyStream};
 pub use session::{SessionKey, SessionRecord};
 pub use time::{ManualClock, SystemClock, Timestamp};
 pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};

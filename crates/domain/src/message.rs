@@ -109,6 +109,59 @@ impl FromStr for Sender {
     }
 }
 
+/// Where a message stands: user messages are always complete; a bot's reply is
+/// complete once the bot has finished it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageStatus {
+    /// Whole.
+    Complete,
+    /// The bot is still writing it.
+    Streaming,
+    /// Stopped before the bot finished: by the user, or because the process writing it
+    /// died. The text is what had come.
+    Interrupted,
+    /// The bot failed part-way. The text is what had come.
+    Failed,
+}
+
+impl MessageStatus {
+    /// `"complete"`, `"streaming"`, `"interrupted"` or `"failed"`, as stored and as
+    /// shown in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Streaming => "streaming",
+            Self::Interrupted => "interrupted",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text named no [`MessageStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown message status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for MessageStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "complete" => Ok(Self::Complete),
+            "streaming" => Ok(Self::Streaming),
+            "interrupted" => Ok(Self::Interrupted),
+            "failed" => Ok(Self::Failed),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -121,6 +174,8 @@ pub struct Message {
     /// What it says. A user's text was a valid [`MessageText`]; a bot's is kept as the
     /// bot wrote it.
     pub text: String,
+    /// Whether it is whole.
+    pub status: MessageStatus,
     /// When it was stored.
     pub created_at: Timestamp,
 }
@@ -132,6 +187,8 @@ pub struct NewMessage {
     pub sender: Sender,
     /// What it says.
     pub text: String,
+    /// Whether it is whole.
+    pub status: MessageStatus,
     /// When it is stored.
     pub created_at: Timestamp,
 }
@@ -166,6 +223,19 @@ mod tests {
         let text = "line one\n\n  indented\tline";
         assert_eq!(MessageText::parse(text).unwrap().as_str(), text);
         assert_eq!(MessageText::parse("a\0b").unwrap_err().field, Field::Text);
+    }
+
+    #[test]
+    fn status_round_trips_through_its_name() {
+        for status in [
+            MessageStatus::Complete,
+            MessageStatus::Streaming,
+            MessageStatus::Interrupted,
+            MessageStatus::Failed,
+        ] {
+            assert_eq!(status.as_str().parse::<MessageStatus>(), Ok(status));
+        }
+        assert!("done".parse::<MessageStatus>().is_err());
     }
 
     #[test]

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use crate::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Credentials, HashError, Message, MessageCursor, NewConversation,
-    NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, Revision, SessionKey,
-    SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
+    NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, ReplyContext, ReplyStream,
+    Revision, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 
 /// Stores users.
@@ -79,6 +79,24 @@ pub trait ConversationRepository: Send + Sync {
         name: ConversationName,
         at: Timestamp,
     ) -> Result<Option<Conversation>, StorageError>;
+
+    /// `owner`'s conversation `id`; `None` when `owner` has no such conversation.
+    async fn find_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StorageError>;
+
+    /// Names `owner`'s conversation `id` `title` if its name is still the
+    /// [default](ConversationName::default), in one atomic step, so a name the user
+    /// gave is never overwritten, even by a title racing the rename; `true` when it
+    /// did. The conversation's activity time stays.
+    async fn title_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: ConversationName,
+    ) -> Result<bool, StorageError>;
 
     /// Deletes `owner`'s conversation `id` with its messages; `false` when `owner`
     /// has no such conversation.
@@ -192,12 +210,35 @@ pub trait PasswordHasher: Send + Sync {
     ) -> Result<bool, HashError>;
 }
 
-/// Answers the user's messages.
+/// Answers the user's messages: a simulated bot, or a model behind a provider.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Bot: Send + Sync {
-    /// The reply to `message`, which is already stored in its conversation.
-    async fn reply(&self, message: &Message) -> Result<String, BotError>;
+    /// Starts the reply to `context.message`. It returns once the reply has begun (the
+    /// provider accepted the request); the text then arrives through the stream.
+    ///
+    /// # Errors
+    /// [`BotError`] when no reply could be started.
+    async fn reply(&self, context: ReplyContext) -> Result<ReplyStream, BotError>;
+
+    /// A short title for a conversation that opened with the user's `message` and the
+    /// bot's `reply`: a few words, without quotes or a final full stop.
+    ///
+    /// # Errors
+    /// [`BotError`] when none could be made.
+    async fn title(&self, message: &str, reply: &str) -> Result<String, BotError>;
+}
+
+/// A shared bot is a bot: the server chooses the provider at start-up.
+#[async_trait]
+impl<B: Bot + ?Sized> Bot for std::sync::Arc<B> {
+    async fn reply(&self, context: ReplyContext) -> Result<ReplyStream, BotError> {
+        (**self).reply(context).await
+    }
+
+    async fn title(&self, message: &str, reply: &str) -> Result<String, BotError> {
+        (**self).title(message, reply).await
+    }
 }
 
 /// Tells the services what time it is, so tests can fix it or move it.

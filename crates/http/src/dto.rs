@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use chatbot_domain::{
     Conversation, ConversationCursor, ConversationName, ConversationWithMessages, Message,
-    MessageCursor, MessageText, Page, Password, Sender, Timestamp, User, Username,
+    MessageCursor, MessageStatus, MessageText, Page, Password, Sender, Timestamp, User, Username,
 };
 use serde::{Deserialize, Serialize, Serializer};
 use utoipa::openapi::schema::{
@@ -352,6 +352,7 @@ pub(crate) struct MessageOut<'a> {
     id: i64,
     sender: SenderOut,
     text: &'a str,
+    status: StatusOut,
     /// When it was stored: RFC 3339, UTC, milliseconds.
     #[serde(serialize_with = "rfc3339")]
     #[schema(value_type = String, format = DateTime, examples("2026-11-25T06:07:14.123Z"))]
@@ -364,7 +365,32 @@ impl<'a> From<&'a Message> for MessageOut<'a> {
             id: message.id.get(),
             sender: message.sender.into(),
             text: &message.text,
+            status: message.status.into(),
             created_at: message.created_at,
+        }
+    }
+}
+
+/// Whether a message is whole: `complete` (user messages always are), `streaming` (the
+/// bot is still writing it), `interrupted` (stopped before the bot finished; the text
+/// is what had come) or `failed` (the bot broke off; the text is what had come).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = MessageStatus)]
+pub(crate) enum StatusOut {
+    Complete,
+    Streaming,
+    Interrupted,
+    Failed,
+}
+
+impl From<MessageStatus> for StatusOut {
+    fn from(status: MessageStatus) -> Self {
+        match status {
+            MessageStatus::Complete => Self::Complete,
+            MessageStatus::Streaming => Self::Streaming,
+            MessageStatus::Interrupted => Self::Interrupted,
+            MessageStatus::Failed => Self::Failed,
         }
     }
 }

@@ -20,8 +20,9 @@ use actix_web::test::{self, TestRequest};
 use chatbot_domain::use_cases::{MockAccounts, MockChat, MockHealth, MockSessions};
 use chatbot_domain::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Error, Exchange, Message, MessageId, Page, PageRequest, PageSize,
-    Revision, Sender, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username,
+    ConversationWithMessages, Error, Exchange, Message, MessageId, MessageStatus, Page,
+    PageRequest, PageSize, Revision, Sender, SessionKey, SessionRecord, StorageError, Timestamp,
+    User, UserId, Username,
 };
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
 use serde_json::{Value, json};
@@ -148,6 +149,7 @@ fn message(id: i64, sender: Sender, text: &str, millis: i64) -> Message {
         conversation_id: ConversationId::new(5),
         sender,
         text: text.to_owned(),
+        status: MessageStatus::Complete,
         created_at: at(millis),
     }
 }
@@ -592,9 +594,9 @@ async fn the_whole_list_is_the_seeds_and_is_rendered_once_per_revision() {
             "created_at": "2026-11-25T06:07:14.123Z",
             "updated_at": "2026-11-25T06:07:16.123Z",
             "messages": [
-                {"id": 11, "sender": "user", "text": "Hello",
+                {"id": 11, "sender": "user", "text": "Hello", "status": "complete",
                     "created_at": "2026-11-25T06:07:15.123Z"},
-                {"id": 12, "sender": "bot", "text": "You said: Hello",
+                {"id": 12, "sender": "bot", "text": "You said: Hello", "status": "complete",
                     "created_at": "2026-11-25T06:07:16.123Z"},
             ],
         }])
@@ -860,9 +862,9 @@ async fn sending_a_message_answers_the_users_message_and_the_bots_reply() {
     assert_eq!(
         reply.body,
         json!([
-            {"id": 11, "sender": "user", "text": "Hello",
+            {"id": 11, "sender": "user", "text": "Hello", "status": "complete",
                 "created_at": "2026-11-25T06:07:15.123Z"},
-            {"id": 12, "sender": "bot", "text": "You said: Hello",
+            {"id": 12, "sender": "bot", "text": "You said: Hello", "status": "complete",
                 "created_at": "2026-11-25T06:07:16.123Z"},
         ])
     );
@@ -873,7 +875,7 @@ async fn sending_a_message_reports_the_use_cases_failures() {
     let mut mocks = Mocks::with_alice();
     let mut failures = vec![
         Error::ConversationNotFound,
-        Error::BotUnavailable(BotError::new("the bot timed out")),
+        Error::BotUnavailable(BotError::Timeout),
         storage_down(),
     ]
     .into_iter();

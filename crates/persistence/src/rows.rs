@@ -90,6 +90,7 @@ pub(crate) struct MessageRow {
     pub(crate) conversation_id: i64,
     sender: String,
     text: String,
+    status: String,
     created_at: StoredTime,
 }
 
@@ -100,6 +101,7 @@ impl MessageRow {
             conversation_id: ConversationId::new(self.conversation_id),
             sender: self.sender.parse().map_err(corrupt)?,
             text: self.text,
+            status: self.status.parse().map_err(corrupt)?,
             created_at: self.created_at.0,
         })
     }
@@ -111,6 +113,7 @@ pub(crate) struct NewMessageRow {
     pub(crate) conversation_id: i64,
     pub(crate) sender: &'static str,
     pub(crate) text: String,
+    pub(crate) status: &'static str,
     pub(crate) created_at: NaiveDateTime,
 }
 

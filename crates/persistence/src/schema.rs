@@ -36,6 +36,7 @@ diesel::table! {
         sender -> Text,
         text -> Text,
         created_at -> Timestamp,
+        status -> Text,
     }
 }
 

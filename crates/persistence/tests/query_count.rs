@@ -6,8 +6,8 @@
 
 use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepository};
 use chatbot_domain::{
-    ConversationCursor, ConversationName, NewConversation, NewMessage, NewUser, PasswordHash,
-    Sender, Timestamp, UserId, Username, Window,
+    ConversationCursor, ConversationName, MessageStatus, NewConversation, NewMessage, NewUser,
+    PasswordHash, Sender, Timestamp, UserId, Username, Window,
 };
 use chatbot_persistence::testing::{TestDb, statements_started};
 
@@ -37,6 +37,7 @@ async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) 
             let message = NewMessage {
                 sender,
                 text: "m".into(),
+                status: MessageStatus::Complete,
                 created_at: now,
             };
             db.db.append_message(owner, chat.id, message).await.unwrap();

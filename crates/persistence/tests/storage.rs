@@ -7,8 +7,8 @@ use chatbot_domain::ports::{
 };
 use chatbot_domain::{
     Conversation, ConversationCursor, ConversationId, ConversationName, Message, MessageCursor,
-    MessageId, NewConversation, NewMessage, NewUser, PasswordHash, Revision, Sender, SessionKey,
-    SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
+    MessageId, MessageStatus, NewConversation, NewMessage, NewUser, PasswordHash, Revision, Sender,
+    SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 use chatbot_persistence::on_both_backends;
 use chatbot_persistence::testing::TestDb;
@@ -55,6 +55,7 @@ async fn say(
             NewMessage {
                 sender,
                 text: text.to_owned(),
+                status: MessageStatus::Complete,
                 created_at: at(millis),
             },
         )
@@ -290,7 +291,7 @@ on_both_backends! {
             tokio::spawn(async move {
                 for i in 0..20 {
                     let chat = chats[(writer + i) % 2];
-                    let message = NewMessage { sender: Sender::User, text: format!("{writer}/{i}"), created_at: at(i as i64) };
+                    let message = NewMessage { sender: Sender::User, text: format!("{writer}/{i}"), status: MessageStatus::Complete, created_at: at(i as i64) };
                     database.append_message(owner, chat, message).await?;
                     if i % 5 == 0 {
                         let name = ConversationName::parse(&format!("by {writer}")).unwrap();
@@ -390,6 +391,49 @@ on_both_backends! {
 
         assert!(db.db.delete_conversation(alice.id, chat.id).await.unwrap());
         rose(db, alice.id, &mut last, "deleted").await;
+    }
+
+    async fn a_messages_status_is_stored_and_older_rows_are_complete(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let chat = conversation(db, &alice, "c", 0).await;
+        let failed = NewMessage {
+            sender: Sender::Bot,
+            text: "half a rep".to_owned(),
+            status: MessageStatus::Failed,
+            created_at: at(1),
+        };
+        let stored = db.db.append_message(alice.id, chat.id, failed).await.unwrap().unwrap();
+        assert_eq!(stored.status, MessageStatus::Failed);
+        // A row written without a status, as before the column existed.
+        db.execute(&format!(
+            "INSERT INTO messages (conversation_id, sender, text, created_at) \
+             VALUES ({}, 'user', 'old', '2026-11-25 06:07:14.123')",
+            chat.id.get()
+        ));
+        let listed = db.db.list_messages(alice.id, chat.id, Window::ALL).await.unwrap().unwrap();
+        let statuses: Vec<_> = listed.iter().map(|m| m.status).collect();
+        assert_eq!(statuses, [MessageStatus::Failed, MessageStatus::Complete]);
+    }
+
+    async fn a_title_replaces_only_the_default_name_and_keeps_the_activity_time(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        let default = conversation(db, &alice, ConversationName::DEFAULT, 5).await;
+        let named = conversation(db, &alice, "Mine", 5).await;
+        let title = |text: &str| ConversationName::parse(text).unwrap();
+
+        assert!(!db.db.title_conversation(bob.id, default.id, title("Bob's")).await.unwrap());
+        assert!(!db.db.title_conversation(alice.id, named.id, title("Title")).await.unwrap());
+        assert!(db.db.title_conversation(alice.id, default.id, title("Hiking")).await.unwrap());
+        assert!(
+            !db.db.title_conversation(alice.id, default.id, title("Again")).await.unwrap(),
+            "titled once: no longer the default"
+        );
+        let listed = db.db.list_conversations(alice.id, Window::ALL).await.unwrap();
+        let by_id = |id| listed.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(by_id(default.id).name.as_str(), "Hiking");
+        assert_eq!(by_id(default.id).updated_at, default.updated_at, "activity stays");
+        assert_eq!(by_id(named.id).name.as_str(), "Mine");
     }
 
     async fn any_write_raises_the_revision_not_only_the_repositories(db: &TestDb) {

@@ -13,15 +13,20 @@ use actix_web::dev::Server;
 use actix_web::rt::signal::unix::{SignalKind, signal};
 use chatbot_bot::SimulatedBot;
 use chatbot_domain::SystemClock;
+use chatbot_domain::ports::Bot;
 use chatbot_domain::ports::Clock;
-use chatbot_domain::services::{AccountService, ChatService, HealthService, SessionService};
+use chatbot_domain::services::{
+    AccountService, ChatService, HealthService, ReplySettings, SessionService,
+};
 use chatbot_domain::use_cases::Sessions;
 use chatbot_hashing::{BcryptHasher, BuildError, RandomKeys};
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
+use chatbot_openai::{OpenAiBot, OpenAiConfig};
 use chatbot_persistence::{
     ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
 };
 
+use settings::BotProvider;
 pub use settings::{Origin, Profile, Setting, Settings, SettingsError};
 
 /// Why the service could not start.
@@ -59,6 +64,15 @@ pub enum StartError {
         /// Why it is unusable.
         #[source]
         source: BuildError,
+    },
+    /// The model provider cannot be set up.
+    #[error("invalid {setting}: {source}")]
+    Bot {
+        /// `bot.base_url` and where it was set.
+        setting: Setting,
+        /// Why.
+        #[source]
+        source: chatbot_openai::BuildError,
     },
     /// A rate limit is zero.
     #[error("invalid rate_limit settings: every limit must be at least 1")]
@@ -113,6 +127,35 @@ impl std::fmt::Display for SecretProblem {
             Self::TooShort => "is too short",
         })
     }
+}
+
+/// The bot `bot.provider` names, as `[bot]` configures it.
+///
+/// # Errors
+/// [`StartError`] when the provider cannot be set up.
+fn bot(settings: &Settings) -> Result<Arc<dyn Bot>, StartError> {
+    let bot = &settings.bot;
+    Ok(match bot.provider {
+        BotProvider::Simulated => Arc::new(SimulatedBot::with_delay(Duration::from_millis(
+            bot.simulated_delay_ms,
+        ))),
+        BotProvider::OpenAi => {
+            let config = OpenAiConfig {
+                base_url: bot.base_url.clone(),
+                model: bot.model.clone().unwrap_or_default(),
+                api_key: bot.api_key.clone(),
+                max_tokens: bot.max_tokens,
+                temperature: bot.temperature,
+                connect_timeout: Duration::from_secs(bot.connect_timeout_seconds),
+                first_token_timeout: Duration::from_secs(bot.first_token_timeout_seconds),
+                idle_timeout: Duration::from_secs(bot.idle_timeout_seconds),
+            };
+            Arc::new(OpenAiBot::new(config).map_err(|source| StartError::Bot {
+                setting: settings.setting("bot.base_url"),
+                source,
+            })?)
+        }
+    })
 }
 
 /// The fewest bytes of a session secret.
@@ -255,12 +298,13 @@ impl Application {
                 hasher,
                 Arc::clone(&clock),
             )),
-            chat: Arc::new(ChatService::new(
-                database.clone(),
-                database.clone(),
-                SimulatedBot,
-                clock,
-            )),
+            chat: Arc::new(
+                ChatService::new(database.clone(), database.clone(), bot(&settings)?, clock)
+                    .with_replies(ReplySettings {
+                        system_prompt: settings.bot.system_prompt.clone(),
+                        history_messages: settings.bot.history_messages,
+                    }),
+            ),
             sessions: Arc::clone(&sessions),
             health: Arc::new(HealthService::new(database.clone())),
         };

@@ -1,12 +1,40 @@
 use async_trait::async_trait;
 
 use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
+use crate::reply::next_piece;
 use crate::use_cases::Chat;
 use crate::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageText,
-    NewConversation, NewMessage, Page, PageRequest, Revision, Sender, UserId, Window,
+    ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageStatus, MessageText,
+    NewConversation, NewMessage, Page, PageRequest, ReplyContext, Revision, Sender, UserId, Window,
 };
+
+/// How the bot is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplySettings {
+    /// The instructions before every conversation.
+    pub system_prompt: String,
+    /// How many of the conversation's most recent messages the bot sees besides the
+    /// new one.
+    pub history_messages: usize,
+}
+
+impl ReplySettings {
+    /// The system prompt unless configured otherwise.
+    pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant. Answer clearly and \
+        concisely, in the language the user writes in.";
+    /// The history unless configured otherwise.
+    pub const DEFAULT_HISTORY_MESSAGES: usize = 20;
+}
+
+impl Default for ReplySettings {
+    fn default() -> Self {
+        Self {
+            system_prompt: Self::DEFAULT_SYSTEM_PROMPT.to_owned(),
+            history_messages: Self::DEFAULT_HISTORY_MESSAGES,
+        }
+    }
+}
 
 /// Conversations and messages, each use case on behalf of one user who only ever sees
 /// and changes their own conversations: another user's conversation is
@@ -17,6 +45,7 @@ pub struct ChatService<R, M, B, C> {
     messages: M,
     bot: B,
     clock: C,
+    replies: ReplySettings,
 }
 
 impl<R, M, B, C> ChatService<R, M, B, C>
@@ -26,13 +55,110 @@ where
     B: Bot,
     C: Clock,
 {
-    /// A service over these stores, this bot and this clock.
+    /// A service over these stores, this bot and this clock, asking the bot with the
+    /// default [`ReplySettings`].
     pub fn new(conversations: R, messages: M, bot: B, clock: C) -> Self {
         Self {
             conversations,
             messages,
             bot,
             clock,
+            replies: ReplySettings::default(),
+        }
+    }
+
+    /// The same service, asking the bot as `replies` says.
+    #[must_use]
+    pub fn with_replies(mut self, replies: ReplySettings) -> Self {
+        self.replies = replies;
+        self
+    }
+
+    /// What the bot sees to reply to `message`: the system prompt and the
+    /// conversation's latest messages before it, oldest first.
+    async fn context(&self, owner: UserId, message: Message) -> Result<ReplyContext, Error> {
+        let history = if self.replies.history_messages == 0 {
+            Vec::new()
+        } else {
+            let window = Window {
+                before: Some(MessageCursor(message.id)),
+                limit: Some(self.replies.history_messages),
+            };
+            self.messages
+                .list_messages(owner, message.conversation_id, window)
+                .await?
+                .ok_or(Error::ConversationNotFound)?
+        };
+        Ok(ReplyContext {
+            system_prompt: self.replies.system_prompt.clone(),
+            history,
+            message,
+        })
+    }
+
+    /// The bot's whole reply to `context`; when it breaks off after some text, that
+    /// text is stored as a failed reply before the error is returned.
+    async fn reply(&self, owner: UserId, context: ReplyContext) -> Result<Message, Error> {
+        let id = context.message.conversation_id;
+        let mut stream = self
+            .bot
+            .reply(context)
+            .await
+            .map_err(Error::BotUnavailable)?;
+        let mut text = String::new();
+        while let Some(piece) = next_piece(&mut stream).await {
+            match piece {
+                Ok(piece) => text.push_str(&piece),
+                Err(error) => {
+                    // Stop the bot before storing what came: nothing more is wanted.
+                    drop(stream);
+                    let partial = storable(text);
+                    if !partial.trim().is_empty() {
+                        self.append(owner, id, Sender::Bot, partial, MessageStatus::Failed)
+                            .await?;
+                    }
+                    return Err(Error::BotUnavailable(error));
+                }
+            }
+        }
+        let text = storable(text);
+        if text.trim().is_empty() {
+            return Err(Error::BotUnavailable(BotError::Empty));
+        }
+        self.append(owner, id, Sender::Bot, text, MessageStatus::Complete)
+            .await
+    }
+
+    /// After a conversation's first reply: names it from that exchange, unless its
+    /// name is no longer the default. A title that cannot be made leaves the default
+    /// name; that is only logged.
+    async fn give_title(&self, owner: UserId, user_message: &Message, reply: &Message) {
+        let id = user_message.conversation_id;
+        match self.conversations.find_conversation(owner, id).await {
+            Ok(Some(conversation)) if conversation.name == ConversationName::default() => {}
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(%error, "could not read a conversation's name; it keeps it");
+                return;
+            }
+        }
+        let title = match self.bot.title(&user_message.text, &reply.text).await {
+            Ok(title) => title,
+            Err(error) => {
+                tracing::warn!(%error, "could not make a title; the conversation keeps its name");
+                return;
+            }
+        };
+        let Ok(title) = ConversationName::parse(&clip(&title, ConversationName::MAX_CHARS)) else {
+            tracing::warn!("the bot's title is not a valid name; the conversation keeps its name");
+            return;
+        };
+        if let Err(error) = self
+            .conversations
+            .title_conversation(owner, id, title)
+            .await
+        {
+            tracing::warn!(%error, "could not store a title; the conversation keeps its name");
         }
     }
 
@@ -42,10 +168,12 @@ where
         id: ConversationId,
         sender: Sender,
         text: String,
+        status: MessageStatus,
     ) -> Result<Message, Error> {
         let message = NewMessage {
             sender,
             text,
+            status,
             created_at: self.clock.now(),
         };
         self.messages
@@ -161,15 +289,20 @@ where
         text: MessageText,
     ) -> Result<Exchange, Error> {
         let user_message = self
-            .append(owner, id, Sender::User, text.into_string())
+            .append(
+                owner,
+                id,
+                Sender::User,
+                text.into_string(),
+                MessageStatus::Complete,
+            )
             .await?;
-        let reply = self
-            .bot
-            .reply(&user_message)
-            .await
-            .and_then(storable)
-            .map_err(Error::BotUnavailable)?;
-        let bot_message = self.append(owner, id, Sender::Bot, reply).await?;
+        let context = self.context(owner, user_message.clone()).await?;
+        let opens_the_conversation = context.history.is_empty();
+        let bot_message = self.reply(owner, context).await?;
+        if opens_the_conversation {
+            self.give_title(owner, &user_message, &bot_message).await;
+        }
         Ok(Exchange {
             user_message,
             bot_message,
@@ -178,17 +311,26 @@ where
 }
 
 /// The bot's `reply` as it can be stored: without NUL characters, which PostgreSQL
-/// cannot hold; an empty reply is a failure of the bot.
-fn storable(reply: String) -> Result<String, BotError> {
-    let reply = if reply.contains('\0') {
+/// cannot hold.
+fn storable(reply: String) -> String {
+    if reply.contains('\0') {
         reply.replace('\0', "")
     } else {
         reply
-    };
-    if reply.trim().is_empty() {
-        return Err(BotError::new("the bot replied with nothing"));
     }
-    Ok(reply)
+}
+
+/// `text` cut to at most `max` characters, at a word boundary when there is one.
+fn clip(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    match cut.rfind(char::is_whitespace) {
+        Some(space) if space > 0 => cut[..space].trim_end().to_owned(),
+        _ => cut,
+    }
 }
 
 #[cfg(test)]
@@ -198,7 +340,7 @@ mod tests {
 
     use super::*;
     use crate::ports::{MockBot, MockClock, MockConversationRepository, MockMessageRepository};
-    use crate::{MessageId, PageSize, StorageError, Timestamp};
+    use crate::{MessageId, PageSize, ReplyStream, StorageError, Timestamp};
 
     const OWNER: UserId = UserId::new(1);
     const CONVERSATION: ConversationId = ConversationId::new(10);
@@ -229,6 +371,7 @@ mod tests {
             conversation_id: CONVERSATION,
             sender: message.sender,
             text: message.text.clone(),
+            status: message.status,
             created_at: message.created_at,
         }
     }
@@ -349,6 +492,7 @@ mod tests {
                     let new = NewMessage {
                         sender: Sender::User,
                         text: format!("message {id}"),
+                        status: MessageStatus::Complete,
                         created_at: now(),
                     };
                     stored(id, &new)
@@ -464,31 +608,123 @@ mod tests {
         assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
     }
 
+    /// A reply arriving as `pieces`.
+    fn streaming(pieces: Vec<Result<&'static str, BotError>>) -> ReplyStream {
+        Box::pin(futures_util::stream::iter(
+            pieces.into_iter().map(|piece| piece.map(str::to_owned)),
+        ))
+    }
+
+    /// A message store that stores whatever it is given, numbering from 101, and
+    /// finds `history` before the user's message.
+    fn storing_messages_with(history: Vec<Message>) -> MockMessageRepository {
+        let mut messages = MockMessageRepository::new();
+        let mut next = 100;
+        messages.expect_append_message().returning(move |_, _, m| {
+            next += 1;
+            Ok(Some(stored(next, &m)))
+        });
+        messages
+            .expect_list_messages()
+            .returning(move |_, _, _| Ok(Some(history.clone())));
+        messages
+    }
+
+    fn storing_messages() -> MockMessageRepository {
+        storing_messages_with(Vec::new())
+    }
+
+    /// A conversation store whose conversation still has the default name, and that
+    /// takes any title.
+    fn titled() -> MockConversationRepository {
+        let mut conversations = untitled();
+        conversations
+            .expect_title_conversation()
+            .returning(|_, _, _| Ok(true));
+        conversations
+    }
+
+    /// A conversation store whose conversation still has the default name.
+    fn untitled() -> MockConversationRepository {
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_find_conversation()
+            .returning(|_, _| Ok(Some(conversation(ConversationName::DEFAULT))));
+        conversations
+    }
+
+    fn said(id: i64, sender: Sender, text: &str) -> Message {
+        let new = NewMessage {
+            sender,
+            text: text.to_owned(),
+            status: MessageStatus::Complete,
+            created_at: now(),
+        };
+        stored(id, &new)
+    }
+
     #[tokio::test]
-    async fn send_message_stores_the_users_message_then_asks_the_bot_then_stores_its_reply() {
+    async fn send_message_stores_the_users_message_then_asks_the_bot_with_the_context_then_stores_its_reply()
+     {
         let mut sequence = Sequence::new();
         let mut messages = MockMessageRepository::new();
         let mut bot = MockBot::new();
         messages
             .expect_append_message()
             .withf(|owner, id, m| {
-                *owner == OWNER && *id == CONVERSATION && m.sender == Sender::User && m.text == "hi"
+                *owner == OWNER
+                    && *id == CONVERSATION
+                    && m.sender == Sender::User
+                    && m.text == "hi"
+                    && m.status == MessageStatus::Complete
             })
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|_, _, m| Ok(Some(stored(100, &m))));
-        bot.expect_reply()
-            .withf(|m| m.id == MessageId::new(100) && m.text == "hi")
+        let earlier = vec![
+            said(98, Sender::User, "before"),
+            said(99, Sender::Bot, "reply"),
+        ];
+        let history = earlier.clone();
+        messages
+            .expect_list_messages()
+            .with(
+                eq(OWNER),
+                eq(CONVERSATION),
+                eq(Window {
+                    before: Some(MessageCursor(MessageId::new(100))),
+                    limit: Some(2),
+                }),
+            )
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_| Ok("hello to you".to_owned()));
+            .returning(move |_, _, _| Ok(Some(history.clone())));
+        bot.expect_reply()
+            .withf(move |context| {
+                context.system_prompt == "Be brief."
+                    && context.history == earlier
+                    && context.message.id == MessageId::new(100)
+                    && context.message.text == "hi"
+            })
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(streaming(vec![Ok("hello "), Ok("to "), Ok("you")])));
         messages
             .expect_append_message()
-            .withf(|_, _, m| m.sender == Sender::Bot && m.text == "hello to you")
+            .withf(|_, _, m| {
+                m.sender == Sender::Bot
+                    && m.text == "hello to you"
+                    && m.status == MessageStatus::Complete
+            })
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|_, _, m| Ok(Some(stored(101, &m))));
-        let service = service(MockConversationRepository::new(), messages, bot);
+        bot.expect_title().never();
+        let service =
+            service(MockConversationRepository::new(), messages, bot).with_replies(ReplySettings {
+                system_prompt: "Be brief.".to_owned(),
+                history_messages: 2,
+            });
 
         let exchange = service
             .send_message(OWNER, CONVERSATION, MessageText::parse(" hi ").unwrap())
@@ -498,6 +734,113 @@ mod tests {
         assert_eq!(exchange.user_message.text, "hi");
         assert_eq!(exchange.bot_message.sender, Sender::Bot);
         assert_eq!(exchange.bot_message.id, MessageId::new(101));
+    }
+
+    #[tokio::test]
+    async fn without_history_the_store_is_not_asked_for_it() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+        messages.expect_list_messages().never();
+        let mut bot = MockBot::new();
+        bot.expect_reply()
+            .withf(|context| context.history.is_empty())
+            .returning(|_| Ok(streaming(vec![Ok("ok")])));
+        bot.expect_title()
+            .returning(|_, _| Ok("A title".to_owned()));
+        let service = service(titled(), messages, bot).with_replies(ReplySettings {
+            history_messages: 0,
+            ..ReplySettings::default()
+        });
+        service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_first_reply_titles_the_conversation_if_its_name_is_the_default() {
+        let mut bot = MockBot::new();
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok("Fjords, mostly.")])));
+        bot.expect_title()
+            .withf(|message, reply| message == "Where to hike?" && reply == "Fjords, mostly.")
+            .times(1)
+            .returning(|_, _| Ok("  Hiking in Norway ".to_owned()));
+        let mut conversations = untitled();
+        conversations
+            .expect_title_conversation()
+            .withf(|owner, id, title| {
+                *owner == OWNER && *id == CONVERSATION && title.as_str() == "Hiking in Norway"
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(false));
+        let service = service(conversations, storing_messages(), bot);
+        service
+            .send_message(
+                OWNER,
+                CONVERSATION,
+                MessageText::parse("Where to hike?").unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_conversation_the_user_named_is_never_titled_and_the_bot_not_asked() {
+        let mut bot = MockBot::new();
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok("ok")])));
+        bot.expect_title().never();
+        let mut conversations = MockConversationRepository::new();
+        conversations
+            .expect_find_conversation()
+            .returning(|_, _| Ok(Some(conversation("My trip"))));
+        conversations.expect_title_conversation().never();
+        service(conversations, storing_messages(), bot)
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_title_that_fails_keeps_the_name_and_the_reply() {
+        let mut bot = MockBot::new();
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok("ok")])));
+        bot.expect_title().returning(|_, _| Err(BotError::Timeout));
+        let mut conversations = untitled();
+        conversations.expect_title_conversation().never();
+        let service = service(conversations, storing_messages(), bot);
+        let exchange = service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(exchange.bot_message.text, "ok");
+    }
+
+    #[tokio::test]
+    async fn a_long_title_is_cut_to_a_name_at_a_word() {
+        let mut bot = MockBot::new();
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok("ok")])));
+        bot.expect_title()
+            .returning(|_, _| Ok(format!("{} end", "word ".repeat(30))));
+        let mut conversations = untitled();
+        conversations
+            .expect_title_conversation()
+            .withf(|_, _, title| {
+                title.as_str().chars().count() <= ConversationName::MAX_CHARS
+                    && title.as_str().ends_with("word")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        let service = service(conversations, storing_messages(), bot);
+        service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -518,8 +861,9 @@ mod tests {
         assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
     }
 
-    #[tokio::test]
-    async fn a_failing_bot_keeps_the_users_message_and_stores_no_reply() {
+    /// What sending gives with `bot`, asserting that the user's message is stored and
+    /// no reply.
+    async fn sent_without_a_reply(bot: MockBot) -> Error {
         let mut messages = MockMessageRepository::new();
         messages
             .expect_append_message()
@@ -530,19 +874,71 @@ mod tests {
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::Bot)
             .never();
+        messages
+            .expect_list_messages()
+            .returning(|_, _, _| Ok(Some(Vec::new())));
+        service(MockConversationRepository::new(), messages, bot)
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_bot_failing_before_any_text_keeps_the_users_message_and_stores_no_reply() {
+        let mut refused = MockBot::new();
+        refused
+            .expect_reply()
+            .returning(|_| Err(BotError::Status { status: 500 }));
+        let mut silent = MockBot::new();
+        silent
+            .expect_reply()
+            .returning(|_| Ok(streaming(vec![Err(BotError::Timeout)])));
+        for bot in [refused, silent] {
+            let error = sent_without_a_reply(bot).await;
+            assert!(matches!(error, Error::BotUnavailable(_)), "{error:?}");
+            assert_eq!(
+                error.to_string(),
+                "the bot is unavailable, try again shortly"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bot_breaking_off_after_some_text_stores_that_text_as_failed() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| m.sender == Sender::User)
+            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+        messages
+            .expect_list_messages()
+            .returning(|_, _, _| Ok(Some(Vec::new())));
+        messages
+            .expect_append_message()
+            .withf(|_, _, m| {
+                m.sender == Sender::Bot && m.text == "Half a " && m.status == MessageStatus::Failed
+            })
+            .times(1)
+            .returning(|_, _, m| Ok(Some(stored(101, &m))));
         let mut bot = MockBot::new();
-        bot.expect_reply()
-            .returning(|_| Err(BotError::new("model server timed out")));
+        bot.expect_reply().returning(|_| {
+            Ok(streaming(vec![
+                Ok("Half "),
+                Ok("a "),
+                Err(BotError::Broken("connection reset".into())),
+                Ok("never read"),
+            ]))
+        });
+        bot.expect_title().never();
         let service = service(MockConversationRepository::new(), messages, bot);
 
         let error = service
             .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
             .await
             .unwrap_err();
-        assert!(matches!(error, Error::BotUnavailable(_)), "{error:?}");
-        assert_eq!(
-            error.to_string(),
-            "the bot is unavailable, try again shortly"
+        assert!(
+            matches!(error, Error::BotUnavailable(BotError::Broken(_))),
+            "{error:?}"
         );
     }
 
@@ -558,35 +954,25 @@ mod tests {
         assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
     }
 
-    /// A message store that stores whatever it is given, numbering from 100.
-    fn storing_messages() -> MockMessageRepository {
-        let mut messages = MockMessageRepository::new();
-        let mut next = 100;
-        messages.expect_append_message().returning(move |_, _, m| {
-            next += 1;
-            Ok(Some(stored(next, &m)))
-        });
-        messages
-    }
-
     #[tokio::test]
-    async fn an_empty_bot_reply_is_a_bot_failure() {
+    async fn an_empty_bot_reply_is_a_bot_failure_and_stores_nothing() {
         let mut bot = MockBot::new();
-        bot.expect_reply().returning(|_| Ok(" \n ".to_owned()));
-        let service = service(MockConversationRepository::new(), storing_messages(), bot);
-
-        let error = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap_err();
-        assert!(matches!(error, Error::BotUnavailable(_)), "{error:?}");
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok(" \n "), Ok("")])));
+        let error = sent_without_a_reply(bot).await;
+        assert!(
+            matches!(error, Error::BotUnavailable(BotError::Empty)),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]
     async fn nul_characters_are_removed_from_bot_replies() {
         let mut bot = MockBot::new();
-        bot.expect_reply().returning(|_| Ok("a\0b".to_owned()));
-        let service = service(MockConversationRepository::new(), storing_messages(), bot);
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok("a\0"), Ok("b")])));
+        bot.expect_title().returning(|_, _| Ok("t".to_owned()));
+        let service = service(titled(), storing_messages(), bot);
 
         let exchange = service
             .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
@@ -603,11 +989,15 @@ mod tests {
             .withf(|_, _, m| m.sender == Sender::User)
             .returning(|_, _, m| Ok(Some(stored(100, &m))));
         messages
+            .expect_list_messages()
+            .returning(|_, _, _| Ok(Some(Vec::new())));
+        messages
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::Bot)
             .returning(|_, _, _| Ok(None));
         let mut bot = MockBot::new();
-        bot.expect_reply().returning(|_| Ok("too late".to_owned()));
+        bot.expect_reply()
+            .returning(|_| Ok(streaming(vec![Ok("too late")])));
         let service = service(MockConversationRepository::new(), messages, bot);
 
         let error = service

@@ -7,6 +7,6 @@ mod health;
 mod sessions;
 
 pub use accounts::AccountService;
-pub use chat::ChatService;
+pub use chat::{ChatService, ReplySettings};
 pub use health::HealthService;
 pub use sessions::SessionService;

@@ -137,6 +137,41 @@ impl ConversationRepository for Database {
         renamed.map(ConversationRow::into_conversation).transpose()
     }
 
+    async fn find_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StorageError> {
+        let found = self
+            .run(move |connection| {
+                owned(owner, id)
+                    .select(columns_of!(ConversationRow))
+                    .first::<ConversationRow>(connection)
+                    .optional()
+            })
+            .await?;
+        found.map(ConversationRow::into_conversation).transpose()
+    }
+
+    async fn title_conversation(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: ConversationName,
+    ) -> Result<bool, StorageError> {
+        let titled = self
+            .write(move |connection| {
+                diesel::update(
+                    owned(owner, id)
+                        .filter(conversations::name.eq(ConversationName::default().as_str())),
+                )
+                .set(conversations::name.eq(title.as_str()))
+                .execute(connection)
+            })
+            .await?;
+        Ok(titled > 0)
+    }
+
     async fn delete_conversation(
         &self,
         owner: UserId,

@@ -24,6 +24,7 @@ impl MessageRepository for Database {
             conversation_id: conversation.get(),
             sender: message.sender.as_str(),
             text: message.text,
+            status: message.status.as_str(),
             created_at: at,
         };
         let appended = self

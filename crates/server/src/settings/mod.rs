@@ -62,6 +62,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Size limits of requests.
     pub limits: LimitSettings,
+    /// Who replies to messages.
+    pub bot: BotSettings,
     /// Logging.
     pub log: LogSettings,
     /// The profile the settings were loaded for.
@@ -217,6 +219,62 @@ pub struct LimitSettings {
     pub max_message_chars: usize,
 }
 
+/// `[bot]`
+#[derive(Clone, Deserialize)]
+pub struct BotSettings {
+    /// `bot.provider`.
+    pub provider: BotProvider,
+    /// `bot.base_url`: the OpenAI-compatible API, before `/chat/completions`.
+    pub base_url: String,
+    /// `bot.model`: required with the `openai` provider.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// `bot.api_key` (`OPENAI_API_KEY`): sent as a bearer token when set.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// `bot.system_prompt`.
+    pub system_prompt: String,
+    /// `bot.history_messages`: the latest messages the model sees besides the new one.
+    pub history_messages: usize,
+    /// `bot.max_tokens`: the longest reply, in tokens.
+    pub max_tokens: u32,
+    /// `bot.temperature`: the provider's default when unset.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// `bot.connect_timeout_seconds`.
+    pub connect_timeout_seconds: u64,
+    /// `bot.first_token_timeout_seconds`: from the request to the first piece of text.
+    pub first_token_timeout_seconds: u64,
+    /// `bot.idle_timeout_seconds`: the longest silence between two pieces.
+    pub idle_timeout_seconds: u64,
+    /// `bot.simulated_delay_ms`: the simulated bot's pause between words.
+    pub simulated_delay_ms: u64,
+}
+
+impl std::fmt::Debug for BotSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotSettings")
+            .field("provider", &self.provider)
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("history_messages", &self.history_messages)
+            .field("max_tokens", &self.max_tokens)
+            .field("temperature", &self.temperature)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who replies to messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotProvider {
+    /// A bot without a model: deterministic, instant (or paced), needs nothing.
+    Simulated,
+    /// A model behind an OpenAI-compatible Chat Completions API.
+    OpenAi,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
@@ -307,7 +365,10 @@ fn key_of(error: &ConfigError) -> Option<String> {
 }
 
 /// Keys whose value is one of a few words, and those words.
-const CHOICES: [(&str, &[&str]); 1] = [("log.format", &["text", "json"])];
+const CHOICES: [(&str, &[&str]); 2] = [
+    ("log.format", &["text", "json"]),
+    ("bot.provider", &["simulated", "openai"]),
+];
 
 const EMBEDDED: [(&str, &str); 3] = [
     ("default", include_str!("../../../../config/default.toml")),
@@ -503,11 +564,43 @@ impl Settings {
                 "rate_limit.messages_burst",
                 u64::from(self.rate_limit.messages_burst),
             ),
+            ("bot.max_tokens", u64::from(self.bot.max_tokens)),
+            (
+                "bot.connect_timeout_seconds",
+                self.bot.connect_timeout_seconds,
+            ),
+            (
+                "bot.first_token_timeout_seconds",
+                self.bot.first_token_timeout_seconds,
+            ),
+            ("bot.idle_timeout_seconds", self.bot.idle_timeout_seconds),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(SettingsError::Invalid {
                 setting: self.setting(key),
                 problem: "must be at least 1".to_owned(),
+            });
+        }
+        if self.bot.provider == BotProvider::OpenAi
+            && self
+                .bot
+                .model
+                .as_deref()
+                .is_none_or(|m| m.trim().is_empty())
+        {
+            return Err(SettingsError::Invalid {
+                setting: self.setting("bot.model"),
+                problem: "is required when bot.provider is openai: set CHATBOT__BOT__MODEL \
+                    to the model to ask, e.g. llama3.2 for Ollama or gpt-4o-mini for OpenAI"
+                    .to_owned(),
+            });
+        }
+        if let Some(temperature) = self.bot.temperature
+            && !(0.0..=2.0).contains(&temperature)
+        {
+            return Err(SettingsError::Invalid {
+                setting: self.setting("bot.temperature"),
+                problem: format!("{temperature} is not between 0 and 2"),
             });
         }
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {

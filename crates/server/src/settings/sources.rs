@@ -52,15 +52,22 @@ impl fmt::Display for Setting {
 }
 
 /// The seed's variables, and the keys they stand for.
-pub(super) const ALIASES: [(&str, &str); 4] = [
+pub(super) const ALIASES: [(&str, &str); 5] = [
     ("DATABASE_URL", "database.url"),
     ("SECRET_KEY", "session.secret"),
     ("PORT", "server.port"),
     ("HOST", "server.host"),
+    ("OPENAI_API_KEY", "bot.api_key"),
 ];
 
 /// Keys without a default, so absent from `config/default.toml`.
-const OPTIONAL_KEYS: [&str; 2] = ["server.workers", "session.secret"];
+const OPTIONAL_KEYS: [&str; 5] = [
+    "server.workers",
+    "session.secret",
+    "bot.model",
+    "bot.api_key",
+    "bot.temperature",
+];
 
 /// The prefix of the variables that set keys.
 const PREFIX: &str = "CHATBOT__";

@@ -111,7 +111,8 @@ api_tests! {
             assert!(is_timestamp(&message["created_at"]), "{message}");
             let mut keys: Vec<_> = message.as_object().unwrap().keys().cloned().collect();
             keys.sort();
-            assert_eq!(keys, ["created_at", "id", "sender", "text"]);
+            assert_eq!(keys, ["created_at", "id", "sender", "status", "text"]);
+            assert_eq!(message["status"], "complete");
         }
         let other = say(&mut alice, id, "What about Sweden?").await;
         assert_ne!(other[1]["text"], bot["text"]);
@@ -120,6 +121,22 @@ api_tests! {
         let texts: Vec<_> = listed.body[0]["messages"].as_array().unwrap().iter().map(|m| m["text"].clone()).collect();
         assert_eq!(texts, [user["text"].clone(), bot["text"].clone(), other[0]["text"].clone(), other[1]["text"].clone()]);
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 4);
+    }
+
+    async fn the_first_reply_titles_a_conversation_that_still_has_the_default_name(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let untitled = alice.post("/api/conversations", json!({})).await.body["id"].as_i64().unwrap();
+        let named = alice.create_conversation("My trip").await;
+        for id in [untitled, named] {
+            say(&mut alice, id, "  Where should I go hiking in Norway this summer?").await;
+        }
+        say(&mut alice, untitled, "And in winter?").await;
+        let listed = alice.get("/api/conversations").await.body;
+        let name_of = |id: i64| listed.as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["name"].clone();
+        assert_eq!(name_of(untitled), "Where should I go hiking in", "the first words, once");
+        assert_eq!(name_of(named), "My trip", "a name the user gave stays");
     }
 
     async fn the_list_shows_the_most_recently_active_first(db) {

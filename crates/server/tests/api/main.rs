@@ -10,6 +10,7 @@ mod docs;
 mod errors;
 mod health;
 mod index;
+mod model;
 mod openapi;
 mod pages;
 mod security;
