@@ -203,11 +203,7 @@ mod tests {
         let pieces = pieces(SimulatedBot::default(), "hey  there\nyou").await;
         assert_eq!(pieces.concat(), SimulatedBot::compose("hey  there\nyou"));
         assert!(pieces.len() > 5, "{pieces:?}");
-        assert!(
-            pieces
-                .iter()
-                .all(|p| p.split_whitespace().count() == 1)
-        );
+        assert!(pieces.iter().all(|p| p.split_whitespace().count() == 1));
     }
 
     #[tokio::test(start_paused = true)]

@@ -104,6 +104,16 @@ fn a_bad_configuration_stops_start_up_with_one_clear_line() {
         ),
         ("CHATBOT__LOG__LEVEL", "chatbot=loud", "log.level"),
         (
+            "CHATBOT__BOT__PROVIDER",
+            "openai",
+            "bot.model (the default): is required when bot.provider is openai: set CHATBOT__BOT__MODEL",
+        ),
+        (
+            "CHATBOT__BOT__PROVIDER",
+            "gpt",
+            "bot.provider (set by the environment variable CHATBOT__BOT__PROVIDER): \"gpt\" is not one of simulated, openai",
+        ),
+        (
             "CHATBOT__LOG__FORMAT",
             "yaml",
             "log.format (set by the environment variable CHATBOT__LOG__FORMAT): \"yaml\" is not one of text, json",

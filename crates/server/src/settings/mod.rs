@@ -748,7 +748,48 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let settings = load(&[("SECRET_KEY", "a-very-secret-key-of-more-than-32-bytes")]).unwrap();
-        assert!(!format!("{settings:?}").contains("a-very-secret"));
+        let settings = load(&[
+            ("SECRET_KEY", "a-very-secret-key-of-more-than-32-bytes"),
+            ("OPENAI_API_KEY", "sk-a-very-secret-api-key"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.bot.api_key.as_deref(),
+            Some("sk-a-very-secret-api-key")
+        );
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("a-very-secret"), "{debug}");
+    }
+
+    #[test]
+    fn the_bot_settings_have_the_spec_defaults() {
+        let bot = load(&[]).unwrap().bot;
+        assert_eq!(bot.provider, BotProvider::Simulated);
+        assert_eq!(bot.base_url, "http://127.0.0.1:11434/v1");
+        assert_eq!(
+            (bot.model, bot.api_key, bot.temperature),
+            (None, None, None)
+        );
+        assert_eq!((bot.history_messages, bot.max_tokens), (20, 1024));
+        assert_eq!(
+            (
+                bot.connect_timeout_seconds,
+                bot.first_token_timeout_seconds,
+                bot.idle_timeout_seconds,
+                bot.simulated_delay_ms
+            ),
+            (5, 60, 30, 0)
+        );
+        let openai = load(&[
+            ("CHATBOT__BOT__PROVIDER", "openai"),
+            ("CHATBOT__BOT__MODEL", "llama3.2"),
+            ("CHATBOT__BOT__TEMPERATURE", "0.5"),
+        ])
+        .unwrap()
+        .bot;
+        assert_eq!(openai.provider, BotProvider::OpenAi);
+        assert_eq!(openai.temperature, Some(0.5));
+        let hot = load(&[("CHATBOT__BOT__TEMPERATURE", "3")]).unwrap_err();
+        assert!(hot.to_string().contains("bot.temperature"), "{hot}");
     }
 }
