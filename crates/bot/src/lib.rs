@@ -128,6 +128,11 @@ impl Bot for SimulatedBot {
         Ok(Box::pin(stream))
     }
 
+    /// The simulated bot answers the new message alone.
+    fn sees_history(&self) -> bool {
+        false
+    }
+
     /// The first words of the user's message.
     async fn title(&self, message: &str, _reply: &str) -> Result<String, BotError> {
         let title = message

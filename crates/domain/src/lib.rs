@@ -21,8 +21,8 @@
 //! use chatbot_domain::services::{AccountService, ChatService};
 //! use chatbot_domain::use_cases::{Accounts, Chat};
 //! use chatbot_domain::{
-//!     Conversation, ConversationId, ConversationName, Error, Message, MessageId, MessageText,
-//!     Password, PasswordHash, ReplyStream, Sender, SystemClock, Timestamp, User, UserId,
+//!     AppendedMessage, ConversationId, ConversationName, Error, Message, MessageId,
+//!     MessageText, Password, PasswordHash, ReplyStream, Sender, SystemClock, User, UserId,
 //!     Username,
 //! };
 //!
@@ -45,26 +45,25 @@
 //! let chat_id = ConversationId::new(10);
 //! let mut messages = MockMessageRepository::new();
 //! messages.expect_append_message().returning(move |owner, conversation, new| {
-//!     Ok((owner == alice).then(|| Message {
+//!     let message = Message {
 //!         id: MessageId::new(if new.sender == Sender::User { 1 } else { 2 }),
 //!         conversation_id: conversation,
 //!         sender: new.sender,
 //!         text: new.text,
 //!         status: new.status,
 //!         created_at: new.created_at,
-//!     }))
+//!     };
+//!     // The conversation is new: it still has the default name.
+//!     let conversation_name = ConversationName::default();
+//!     Ok((owner == alice).then(|| AppendedMessage { message, conversation_name }))
 //! });
-//! // The conversation is new: no history, and the first reply names it.
+//! // No history yet; the first reply names the conversation.
 //! messages.expect_list_messages().returning(|_, _, _| Ok(Some(vec![])));
 //! let mut conversations = MockConversationRepository::new();
-//! conversations.expect_find_conversation().returning(move |owner, id| {
-//!     let name = ConversationName::default();
-//!     let at = Timestamp::from_unix_millis(0).unwrap();
-//!     Ok(Some(Conversation { id, owner, name, created_at: at, updated_at: at }))
-//! });
 //! conversations.expect_title_conversation().returning(|_, _, _| Ok(true));
 //! // The bot's reply arrives as a stream of pieces.
 //! let mut bot = MockBot::new();
+//! bot.expect_sees_history().return_const(true);
 //! bot.expect_reply().returning(|context| {
 //!     let reply = format!("You said: {}", context.message.text);
 //!     let stream: ReplyStream = Box::pin(futures_util::stream::iter([Ok(reply)]));
@@ -107,7 +106,8 @@ pub use conversation::{
 pub use error::{BotError, BoxError, Error, HashError, StorageError};
 pub use id::{ConversationId, MessageId, UserId};
 pub use message::{
-    Exchange, Message, MessageStatus, MessageText, NewMessage, Sender, UnknownSender, UnknownStatus,
+    AppendedMessage, Exchange, Message, MessageStatus, MessageText, NewMessage, Sender,
+    UnknownSender, UnknownStatus,
 };
 pub use page::{ConversationCursor, MessageCursor, Page, PageRequest, PageSize, Window};
 pub use reply::{ReplyContext, ReplyStream};

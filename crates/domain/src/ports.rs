@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 
 use crate::{
-    BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    AppendedMessage, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Credentials, HashError, Message, MessageCursor, NewConversation,
     NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, ReplyContext, ReplyStream,
     Revision, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
@@ -80,13 +80,6 @@ pub trait ConversationRepository: Send + Sync {
         at: Timestamp,
     ) -> Result<Option<Conversation>, StorageError>;
 
-    /// `owner`'s conversation `id`; `None` when `owner` has no such conversation.
-    async fn find_conversation(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-    ) -> Result<Option<Conversation>, StorageError>;
-
     /// Names `owner`'s conversation `id` `title` if its name is still the
     /// [default](ConversationName::default), in one atomic step, so a name the user
     /// gave is never overwritten, even by a title racing the rename; `true` when it
@@ -119,7 +112,7 @@ pub trait MessageRepository: Send + Sync {
         owner: UserId,
         conversation: ConversationId,
         message: NewMessage,
-    ) -> Result<Option<Message>, StorageError>;
+    ) -> Result<Option<AppendedMessage>, StorageError>;
 
     /// The last `window.limit` messages of `owner`'s conversation `conversation`
     /// stored before the message `window.before` (all of them when there is no
@@ -221,6 +214,13 @@ pub trait Bot: Send + Sync {
     /// [`BotError`] when no reply could be started.
     async fn reply(&self, context: ReplyContext) -> Result<ReplyStream, BotError>;
 
+    /// Whether the reply depends on the conversation's history. A bot that answers
+    /// the new message alone says `false`, and is given no history: reading it would
+    /// cost a query per message for nothing.
+    fn sees_history(&self) -> bool {
+        true
+    }
+
     /// A short title for a conversation that opened with the user's `message` and the
     /// bot's `reply`: a few words, without quotes or a final full stop.
     ///
@@ -234,6 +234,10 @@ pub trait Bot: Send + Sync {
 impl<B: Bot + ?Sized> Bot for std::sync::Arc<B> {
     async fn reply(&self, context: ReplyContext) -> Result<ReplyStream, BotError> {
         (**self).reply(context).await
+    }
+
+    fn sees_history(&self) -> bool {
+        (**self).sees_history()
     }
 
     async fn title(&self, message: &str, reply: &str) -> Result<String, BotError> {

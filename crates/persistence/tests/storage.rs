@@ -61,6 +61,7 @@ async fn say(
         )
         .await
         .unwrap()
+        .map(|appended| appended.message)
 }
 
 fn window<C>(before: Option<C>, limit: usize) -> Window<C> {
@@ -403,7 +404,8 @@ on_both_backends! {
             created_at: at(1),
         };
         let stored = db.db.append_message(alice.id, chat.id, failed).await.unwrap().unwrap();
-        assert_eq!(stored.status, MessageStatus::Failed);
+        assert_eq!(stored.message.status, MessageStatus::Failed);
+        assert_eq!(stored.conversation_name.as_str(), "c", "the name comes with it");
         // A row written without a status, as before the column existed.
         db.execute(&format!(
             "INSERT INTO messages (conversation_id, sender, text, created_at) \

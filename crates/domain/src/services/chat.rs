@@ -4,7 +4,7 @@ use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
 use crate::reply::next_piece;
 use crate::use_cases::Chat;
 use crate::{
-    BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    AppendedMessage, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageStatus, MessageText,
     NewConversation, NewMessage, Page, PageRequest, ReplyContext, Revision, Sender, UserId, Window,
 };
@@ -75,9 +75,10 @@ where
     }
 
     /// What the bot sees to reply to `message`: the system prompt and the
-    /// conversation's latest messages before it, oldest first.
+    /// conversation's latest messages before it, oldest first (none for a bot that
+    /// does not look at them).
     async fn context(&self, owner: UserId, message: Message) -> Result<ReplyContext, Error> {
-        let history = if self.replies.history_messages == 0 {
+        let history = if self.replies.history_messages == 0 || !self.bot.sees_history() {
             Vec::new()
         } else {
             let window = Window {
@@ -125,23 +126,17 @@ where
         if text.trim().is_empty() {
             return Err(Error::BotUnavailable(BotError::Empty));
         }
-        self.append(owner, id, Sender::Bot, text, MessageStatus::Complete)
-            .await
+        Ok(self
+            .append(owner, id, Sender::Bot, text, MessageStatus::Complete)
+            .await?
+            .message)
     }
 
-    /// After a conversation's first reply: names it from that exchange, unless its
-    /// name is no longer the default. A title that cannot be made leaves the default
-    /// name; that is only logged.
+    /// After a reply in a conversation that still has the default name (its first
+    /// reply, or a later one if titling failed before): names it from that exchange.
+    /// A title that cannot be made leaves the default name; that is only logged.
     async fn give_title(&self, owner: UserId, user_message: &Message, reply: &Message) {
         let id = user_message.conversation_id;
-        match self.conversations.find_conversation(owner, id).await {
-            Ok(Some(conversation)) if conversation.name == ConversationName::default() => {}
-            Ok(_) => return,
-            Err(error) => {
-                tracing::warn!(%error, "could not read a conversation's name; it keeps it");
-                return;
-            }
-        }
         let title = match self.bot.title(&user_message.text, &reply.text).await {
             Ok(title) => title,
             Err(error) => {
@@ -169,7 +164,7 @@ where
         sender: Sender,
         text: String,
         status: MessageStatus,
-    ) -> Result<Message, Error> {
+    ) -> Result<AppendedMessage, Error> {
         let message = NewMessage {
             sender,
             text,
@@ -288,7 +283,10 @@ where
         id: ConversationId,
         text: MessageText,
     ) -> Result<Exchange, Error> {
-        let user_message = self
+        let AppendedMessage {
+            message: user_message,
+            conversation_name,
+        } = self
             .append(
                 owner,
                 id,
@@ -298,9 +296,8 @@ where
             )
             .await?;
         let context = self.context(owner, user_message.clone()).await?;
-        let opens_the_conversation = context.history.is_empty();
         let bot_message = self.reply(owner, context).await?;
-        if opens_the_conversation {
+        if conversation_name == ConversationName::default() {
             self.give_title(owner, &user_message, &bot_message).await;
         }
         Ok(Exchange {
@@ -365,6 +362,29 @@ mod tests {
         }
     }
 
+    /// `message` stored as `id` in a conversation the user named.
+    fn appended(id: i64, message: &NewMessage) -> AppendedMessage {
+        AppendedMessage {
+            message: stored(id, message),
+            conversation_name: ConversationName::parse("chat").unwrap(),
+        }
+    }
+
+    /// `message` stored as `id` in a conversation that still has the default name.
+    fn appended_untitled(id: i64, message: &NewMessage) -> AppendedMessage {
+        AppendedMessage {
+            conversation_name: ConversationName::default(),
+            ..appended(id, message)
+        }
+    }
+
+    /// A bot that looks at the history; expectations to be added.
+    fn bot() -> MockBot {
+        let mut bot = MockBot::new();
+        bot.expect_sees_history().return_const(true);
+        bot
+    }
+
     fn stored(id: i64, message: &NewMessage) -> Message {
         Message {
             id: MessageId::new(id),
@@ -399,7 +419,7 @@ mod tests {
                     messages: vec![],
                 }])
             });
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         let listed = service.conversations(OWNER).await.unwrap();
         assert_eq!(listed.len(), 1);
@@ -434,7 +454,7 @@ mod tests {
                 }),
             )
             .returning(|_, _| Ok(vec![numbered(8), numbered(7), numbered(6)]));
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         let page = service
             .conversation_page(OWNER, two_at_a_time(Some(cursor)))
@@ -463,7 +483,7 @@ mod tests {
                     messages: vec![],
                 }])
             });
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         let page = service
             .conversation_page_with_messages(OWNER, two_at_a_time(None))
@@ -499,7 +519,7 @@ mod tests {
                 };
                 Ok(Some(vec![at(31), at(32), at(33)]))
             });
-        let service = service(MockConversationRepository::new(), messages, MockBot::new());
+        let service = service(MockConversationRepository::new(), messages, bot());
 
         let page = service
             .message_page(OWNER, CONVERSATION, two_at_a_time(Some(before)))
@@ -516,7 +536,7 @@ mod tests {
         messages
             .expect_list_messages()
             .returning(|_, _, _| Ok(None));
-        let service = service(MockConversationRepository::new(), messages, MockBot::new());
+        let service = service(MockConversationRepository::new(), messages, bot());
 
         let refused = service
             .message_page(OWNER, CONVERSATION, PageRequest::default())
@@ -535,7 +555,7 @@ mod tests {
                 created_at: now(),
             }))
             .returning(|_| Ok(conversation("New conversation")));
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         let created = service
             .create_conversation(OWNER, ConversationName::default())
@@ -559,7 +579,7 @@ mod tests {
         conversations
             .expect_rename_conversation()
             .returning(|_, _, _, _| Ok(None));
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         let renamed = service
             .rename_conversation(
@@ -595,7 +615,7 @@ mod tests {
         conversations
             .expect_delete_conversation()
             .returning(|_, _| Ok(false));
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         service
             .delete_conversation(OWNER, CONVERSATION)
@@ -615,14 +635,15 @@ mod tests {
         ))
     }
 
-    /// A message store that stores whatever it is given, numbering from 101, and
-    /// finds `history` before the user's message.
+    /// A message store that stores whatever it is given, numbering from 101, in a
+    /// conversation still named by default, and finds `history` before the user's
+    /// message.
     fn storing_messages_with(history: Vec<Message>) -> MockMessageRepository {
         let mut messages = MockMessageRepository::new();
         let mut next = 100;
         messages.expect_append_message().returning(move |_, _, m| {
             next += 1;
-            Ok(Some(stored(next, &m)))
+            Ok(Some(appended_untitled(next, &m)))
         });
         messages
             .expect_list_messages()
@@ -634,22 +655,12 @@ mod tests {
         storing_messages_with(Vec::new())
     }
 
-    /// A conversation store whose conversation still has the default name, and that
-    /// takes any title.
+    /// A conversation store that takes any title.
     fn titled() -> MockConversationRepository {
-        let mut conversations = untitled();
+        let mut conversations = MockConversationRepository::new();
         conversations
             .expect_title_conversation()
             .returning(|_, _, _| Ok(true));
-        conversations
-    }
-
-    /// A conversation store whose conversation still has the default name.
-    fn untitled() -> MockConversationRepository {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_find_conversation()
-            .returning(|_, _| Ok(Some(conversation(ConversationName::DEFAULT))));
         conversations
     }
 
@@ -668,7 +679,7 @@ mod tests {
      {
         let mut sequence = Sequence::new();
         let mut messages = MockMessageRepository::new();
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         messages
             .expect_append_message()
             .withf(|owner, id, m| {
@@ -680,7 +691,7 @@ mod tests {
             })
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
         let earlier = vec![
             said(98, Sender::User, "before"),
             said(99, Sender::Bot, "reply"),
@@ -718,7 +729,7 @@ mod tests {
             })
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_, _, m| Ok(Some(stored(101, &m))));
+            .returning(|_, _, m| Ok(Some(appended(101, &m))));
         bot.expect_title().never();
         let service =
             service(MockConversationRepository::new(), messages, bot).with_replies(ReplySettings {
@@ -741,9 +752,9 @@ mod tests {
         let mut messages = MockMessageRepository::new();
         messages
             .expect_append_message()
-            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
         messages.expect_list_messages().never();
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .withf(|context| context.history.is_empty())
             .returning(|_| Ok(streaming(vec![Ok("ok")])));
@@ -760,15 +771,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_first_reply_titles_the_conversation_if_its_name_is_the_default() {
+    async fn a_bot_that_does_not_look_at_the_history_is_given_none_and_costs_no_read() {
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
+        messages.expect_list_messages().never();
         let mut bot = MockBot::new();
+        bot.expect_sees_history().return_const(false);
+        bot.expect_reply()
+            .withf(|context| context.history.is_empty())
+            .returning(|_| Ok(streaming(vec![Ok("ok")])));
+        service(MockConversationRepository::new(), messages, bot)
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_first_reply_titles_the_conversation_if_its_name_is_the_default() {
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok("Fjords, mostly.")])));
         bot.expect_title()
             .withf(|message, reply| message == "Where to hike?" && reply == "Fjords, mostly.")
             .times(1)
             .returning(|_, _| Ok("  Hiking in Norway ".to_owned()));
-        let mut conversations = untitled();
+        let mut conversations = MockConversationRepository::new();
         conversations
             .expect_title_conversation()
             .withf(|owner, id, title| {
@@ -789,16 +818,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_conversation_the_user_named_is_never_titled_and_the_bot_not_asked() {
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok("ok")])));
         bot.expect_title().never();
         let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_find_conversation()
-            .returning(|_, _| Ok(Some(conversation("My trip"))));
         conversations.expect_title_conversation().never();
-        service(conversations, storing_messages(), bot)
+        let mut messages = MockMessageRepository::new();
+        messages
+            .expect_append_message()
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
+        messages
+            .expect_list_messages()
+            .returning(|_, _, _| Ok(Some(Vec::new())));
+        service(conversations, messages, bot)
             .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
             .await
             .unwrap();
@@ -806,11 +839,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_title_that_fails_keeps_the_name_and_the_reply() {
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok("ok")])));
         bot.expect_title().returning(|_, _| Err(BotError::Timeout));
-        let mut conversations = untitled();
+        let mut conversations = MockConversationRepository::new();
         conversations.expect_title_conversation().never();
         let service = service(conversations, storing_messages(), bot);
         let exchange = service
@@ -822,12 +855,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_title_is_cut_to_a_name_at_a_word() {
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok("ok")])));
         bot.expect_title()
             .returning(|_, _| Ok(format!("{} end", "word ".repeat(30))));
-        let mut conversations = untitled();
+        let mut conversations = MockConversationRepository::new();
         conversations
             .expect_title_conversation()
             .withf(|_, _, title| {
@@ -850,7 +883,7 @@ mod tests {
             .expect_append_message()
             .times(1)
             .returning(|_, _, _| Ok(None));
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply().never();
         let service = service(MockConversationRepository::new(), messages, bot);
 
@@ -869,7 +902,7 @@ mod tests {
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::User)
             .times(1)
-            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
         messages
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::Bot)
@@ -885,11 +918,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_bot_failing_before_any_text_keeps_the_users_message_and_stores_no_reply() {
-        let mut refused = MockBot::new();
+        let mut refused = bot();
         refused
             .expect_reply()
             .returning(|_| Err(BotError::Status { status: 500 }));
-        let mut silent = MockBot::new();
+        let mut silent = bot();
         silent
             .expect_reply()
             .returning(|_| Ok(streaming(vec![Err(BotError::Timeout)])));
@@ -909,7 +942,7 @@ mod tests {
         messages
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::User)
-            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
         messages
             .expect_list_messages()
             .returning(|_, _, _| Ok(Some(Vec::new())));
@@ -919,8 +952,8 @@ mod tests {
                 m.sender == Sender::Bot && m.text == "Half a " && m.status == MessageStatus::Failed
             })
             .times(1)
-            .returning(|_, _, m| Ok(Some(stored(101, &m))));
-        let mut bot = MockBot::new();
+            .returning(|_, _, m| Ok(Some(appended(101, &m))));
+        let mut bot = bot();
         bot.expect_reply().returning(|_| {
             Ok(streaming(vec![
                 Ok("Half "),
@@ -948,7 +981,7 @@ mod tests {
         conversations
             .expect_list_conversations_with_messages()
             .returning(|_, _| Err(StorageError::Unavailable("pool timed out".into())));
-        let service = service(conversations, MockMessageRepository::new(), MockBot::new());
+        let service = service(conversations, MockMessageRepository::new(), bot());
 
         let error = service.conversations(OWNER).await.unwrap_err();
         assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
@@ -956,7 +989,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_bot_reply_is_a_bot_failure_and_stores_nothing() {
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok(" \n "), Ok("")])));
         let error = sent_without_a_reply(bot).await;
@@ -968,7 +1001,7 @@ mod tests {
 
     #[tokio::test]
     async fn nul_characters_are_removed_from_bot_replies() {
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok("a\0"), Ok("b")])));
         bot.expect_title().returning(|_, _| Ok("t".to_owned()));
@@ -987,7 +1020,7 @@ mod tests {
         messages
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::User)
-            .returning(|_, _, m| Ok(Some(stored(100, &m))));
+            .returning(|_, _, m| Ok(Some(appended(100, &m))));
         messages
             .expect_list_messages()
             .returning(|_, _, _| Ok(Some(Vec::new())));
@@ -995,7 +1028,7 @@ mod tests {
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::Bot)
             .returning(|_, _, _| Ok(None));
-        let mut bot = MockBot::new();
+        let mut bot = bot();
         bot.expect_reply()
             .returning(|_| Ok(streaming(vec![Ok("too late")])));
         let service = service(MockConversationRepository::new(), messages, bot);

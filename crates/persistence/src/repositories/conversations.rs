@@ -137,22 +137,6 @@ impl ConversationRepository for Database {
         renamed.map(ConversationRow::into_conversation).transpose()
     }
 
-    async fn find_conversation(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-    ) -> Result<Option<Conversation>, StorageError> {
-        let found = self
-            .run(move |connection| {
-                owned(owner, id)
-                    .select(columns_of!(ConversationRow))
-                    .first::<ConversationRow>(connection)
-                    .optional()
-            })
-            .await?;
-        found.map(ConversationRow::into_conversation).transpose()
-    }
-
     async fn title_conversation(
         &self,
         owner: UserId,

@@ -1,13 +1,15 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::MessageRepository;
 use chatbot_domain::{
-    ConversationId, Message, MessageCursor, NewMessage, StorageError, UserId, Window,
+    AppendedMessage, ConversationId, ConversationName, Message, MessageCursor, NewMessage,
+    StorageError, UserId, Window,
 };
 use diesel::prelude::*;
 
 use super::conversations::owned;
 use super::{columns_of, limit_of};
 use crate::Database;
+use crate::database::corrupt;
 use crate::rows::{MessageRow, NewMessageRow, to_column};
 use crate::schema::{conversations, messages};
 
@@ -18,7 +20,7 @@ impl MessageRepository for Database {
         owner: UserId,
         conversation: ConversationId,
         message: NewMessage,
-    ) -> Result<Option<Message>, StorageError> {
+    ) -> Result<Option<AppendedMessage>, StorageError> {
         let at = to_column(message.created_at);
         let row = NewMessageRow {
             conversation_id: conversation.get(),
@@ -31,21 +33,30 @@ impl MessageRepository for Database {
             .write(move |connection| {
                 connection.transaction(|connection| {
                     // The write that checks ownership comes first; see the module docs.
-                    let touched = diesel::update(owned(owner, conversation))
+                    let Some(name) = diesel::update(owned(owner, conversation))
                         .set(conversations::updated_at.eq(at))
-                        .execute(connection)?;
-                    if touched == 0 {
+                        .returning(conversations::name)
+                        .get_result::<String>(connection)
+                        .optional()?
+                    else {
                         return Ok(None);
-                    }
+                    };
                     diesel::insert_into(messages::table)
                         .values(&row)
                         .returning(columns_of!(MessageRow))
                         .get_result::<MessageRow>(connection)
-                        .map(Some)
+                        .map(|row| Some((row, name)))
                 })
             })
             .await?;
-        appended.map(MessageRow::into_message).transpose()
+        appended
+            .map(|(row, name)| {
+                Ok(AppendedMessage {
+                    message: row.into_message()?,
+                    conversation_name: ConversationName::parse(&name).map_err(corrupt)?,
+                })
+            })
+            .transpose()
     }
 
     /// One indexed query, walking the conversation's messages backwards from
