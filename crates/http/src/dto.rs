@@ -140,13 +140,11 @@ fn password() -> ObjectBuilder {
 
 /// A conversation's name.
 fn conversation_name() -> ObjectBuilder {
-    // The pattern's `{0, MAX_CHARS - 2}` between the two ends needs room for both.
-    const _: () = assert!(ConversationName::MAX_CHARS >= 2);
     static PATTERN: LazyLock<String> = LazyLock::new(|| {
         trimmed(
             ConversationName::trims,
             ConversationName::allows,
-            Some(ConversationName::MAX_CHARS - 2),
+            ConversationName::MAX_CHARS,
         )
     });
     ObjectBuilder::new()
@@ -165,25 +163,46 @@ fn optional_conversation_name() -> ObjectBuilder {
 }
 
 /// A message's text, of at most the default number of characters.
-fn message_text_by_default() -> ObjectBuilder {
+fn message_text_by_default() -> AnyOfBuilder {
     message_text(MessageText::DEFAULT_MAX_CHARS)
 }
 
-/// A message's text, of at most `max_chars` characters.
-fn message_text(max_chars: usize) -> ObjectBuilder {
-    // Counting up to `max_chars` in the pattern would make it too big to run.
-    static PATTERN: LazyLock<String> =
-        LazyLock::new(|| trimmed(MessageText::trims, MessageText::allows, None));
-    ObjectBuilder::new()
-        .schema_type(Type::String)
+/// A message's text, of at most `max_chars` characters after trimming.
+///
+/// JSON Schema cannot count after trimming, and a pattern counting to 16,000 is too
+/// big for regex engines to compile. So the text is one of two shapes: without white
+/// space around it, where `maxLength` is the limit exactly; or with white space around
+/// it, which the server trims before counting, where the document sets no length (it
+/// is looser than the server only for such a text over the limit).
+fn message_text(max_chars: usize) -> AnyOfBuilder {
+    static SHAPES: LazyLock<(String, String)> = LazyLock::new(|| {
+        let space = class(MessageText::trims);
+        let core = core(MessageText::trims, MessageText::allows);
+        (
+            format!("^{core}$"),
+            format!("^{space}+{core}{space}*$|^{core}{space}+$"),
+        )
+    });
+    let (bare, padded) = &*SHAPES;
+    AnyOfBuilder::new()
         .description(Some(format!(
             "Trimmed (of Unicode white space), then 1 to {max_chars} characters (the \
-             server's `limits.max_message_chars`), without NUL characters: the pattern \
-             says \"not blank, no NUL\"; `maxLength` counts before trimming."
+             server's `limits.max_message_chars`), without NUL characters. Without white \
+             space around it, `maxLength` is that limit; with white space around it, \
+             which is not counted, the document cannot say the limit."
         )))
-        .pattern(Some(PATTERN.as_str()))
-        .min_length(Some(1))
-        .max_length(Some(max_chars))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(bare.as_str()))
+                .min_length(Some(1))
+                .max_length(Some(max_chars)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(padded.as_str())),
+        )
 }
 
 /// The text form of a [`ConversationCursor`]: milliseconds and an id, joined by `_`,
@@ -198,16 +217,28 @@ pub(crate) fn conversation_cursor_pattern() -> String {
 }
 
 /// The pattern of the values a parser accepts that trims both ends of the characters
-/// `trims` accepts, then wants at least one character left, each accepted by `allows`:
-/// trimmed characters at both ends, around a first and a last character that `allows`
-/// and does not trim (one and the same when alone), with up to `between` allowed
-/// characters (`None`: any number) between those two.
-fn trimmed(trims: fn(char) -> bool, allows: fn(char) -> bool, between: Option<usize>) -> String {
+/// `trims` accepts, then wants 1 to `max_chars` characters left, each accepted by
+/// `allows`: trimmed characters at both ends, around a first and a
+/// last character that `allows` and does not trim (one and the same when alone), with
+/// up to `max_chars - 2` allowed characters between those two.
+fn trimmed(trims: fn(char) -> bool, allows: fn(char) -> bool, max_chars: usize) -> String {
     let space = class(trims);
     let inner = class_except(|c| !allows(c));
     let edge = class_except(|c| !allows(c) || trims(c));
-    let between = between.map_or_else(|| "*".to_owned(), |max| format!("{{0,{max}}}"));
-    format!("^{space}*{edge}(?:{inner}{between}{edge})?{space}*$")
+    let more = match max_chars {
+        0 | 1 => String::new(),
+        max => format!("(?:{inner}{{0,{}}}{edge})?", max - 2),
+    };
+    format!("^{space}*{edge}{more}{space}*$")
+}
+
+/// What remains of a text once trimmed, of any length: a first and a last character
+/// that `allows` and does not trim (one and the same when alone), and any allowed
+/// characters between.
+fn core(trims: fn(char) -> bool, allows: fn(char) -> bool) -> String {
+    let inner = class_except(|c| !allows(c));
+    let edge = class_except(|c| !allows(c) || trims(c));
+    format!("{edge}(?:{inner}*{edge})?")
 }
 
 /// The character class of every character `member` accepts, as ECMA-262 and Rust's

@@ -764,10 +764,7 @@ mod tests {
             history_messages: 0,
             ..ReplySettings::default()
         });
-        service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap();
+        say_hi(&service).await.unwrap();
     }
 
     #[tokio::test]
@@ -782,8 +779,7 @@ mod tests {
         bot.expect_reply()
             .withf(|context| context.history.is_empty())
             .returning(|_| Ok(streaming(vec![Ok("ok")])));
-        service(MockConversationRepository::new(), messages, bot)
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+        say_hi(&service(MockConversationRepository::new(), messages, bot))
             .await
             .unwrap();
     }
@@ -831,8 +827,7 @@ mod tests {
         messages
             .expect_list_messages()
             .returning(|_, _, _| Ok(Some(Vec::new())));
-        service(conversations, messages, bot)
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+        say_hi(&service(conversations, messages, bot))
             .await
             .unwrap();
     }
@@ -846,10 +841,7 @@ mod tests {
         let mut conversations = MockConversationRepository::new();
         conversations.expect_title_conversation().never();
         let service = service(conversations, storing_messages(), bot);
-        let exchange = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap();
+        let exchange = say_hi(&service).await.unwrap();
         assert_eq!(exchange.bot_message.text, "ok");
     }
 
@@ -870,10 +862,7 @@ mod tests {
             .times(1)
             .returning(|_, _, _| Ok(true));
         let service = service(conversations, storing_messages(), bot);
-        service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap();
+        say_hi(&service).await.unwrap();
     }
 
     #[tokio::test]
@@ -887,16 +876,20 @@ mod tests {
         bot.expect_reply().never();
         let service = service(MockConversationRepository::new(), messages, bot);
 
-        let error = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap_err();
+        let error = say_hi(&service).await.unwrap_err();
         assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
     }
 
-    /// What sending gives with `bot`, asserting that the user's message is stored and
-    /// no reply.
-    async fn sent_without_a_reply(bot: MockBot) -> Error {
+    /// Sends "hi" to the conversation.
+    async fn say_hi(service: &Service) -> Result<Exchange, Error> {
+        service
+            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+            .await
+    }
+
+    /// A message store that stores the user's message as 100, in a conversation the
+    /// user named, finds no history before it, and is told nothing about the bot's.
+    fn user_message_stored() -> MockMessageRepository {
         let mut messages = MockMessageRepository::new();
         messages
             .expect_append_message()
@@ -904,14 +897,20 @@ mod tests {
             .times(1)
             .returning(|_, _, m| Ok(Some(appended(100, &m))));
         messages
+            .expect_list_messages()
+            .returning(|_, _, _| Ok(Some(Vec::new())));
+        messages
+    }
+
+    /// What sending gives with `bot`, asserting that the user's message is stored and
+    /// no reply.
+    async fn sent_without_a_reply(bot: MockBot) -> Error {
+        let mut messages = user_message_stored();
+        messages
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::Bot)
             .never();
-        messages
-            .expect_list_messages()
-            .returning(|_, _, _| Ok(Some(Vec::new())));
-        service(MockConversationRepository::new(), messages, bot)
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
+        say_hi(&service(MockConversationRepository::new(), messages, bot))
             .await
             .unwrap_err()
     }
@@ -938,14 +937,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bot_breaking_off_after_some_text_stores_that_text_as_failed() {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| m.sender == Sender::User)
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        messages
-            .expect_list_messages()
-            .returning(|_, _, _| Ok(Some(Vec::new())));
+        let mut messages = user_message_stored();
         messages
             .expect_append_message()
             .withf(|_, _, m| {
@@ -965,10 +957,7 @@ mod tests {
         bot.expect_title().never();
         let service = service(MockConversationRepository::new(), messages, bot);
 
-        let error = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap_err();
+        let error = say_hi(&service).await.unwrap_err();
         assert!(
             matches!(error, Error::BotUnavailable(BotError::Broken(_))),
             "{error:?}"
@@ -1007,23 +996,13 @@ mod tests {
         bot.expect_title().returning(|_, _| Ok("t".to_owned()));
         let service = service(titled(), storing_messages(), bot);
 
-        let exchange = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap();
+        let exchange = say_hi(&service).await.unwrap();
         assert_eq!(exchange.bot_message.text, "ab");
     }
 
     #[tokio::test]
     async fn a_conversation_deleted_while_the_bot_thinks_is_not_found() {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| m.sender == Sender::User)
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        messages
-            .expect_list_messages()
-            .returning(|_, _, _| Ok(Some(Vec::new())));
+        let mut messages = user_message_stored();
         messages
             .expect_append_message()
             .withf(|_, _, m| m.sender == Sender::Bot)
@@ -1033,10 +1012,7 @@ mod tests {
             .returning(|_| Ok(streaming(vec![Ok("too late")])));
         let service = service(MockConversationRepository::new(), messages, bot);
 
-        let error = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-            .unwrap_err();
+        let error = say_hi(&service).await.unwrap_err();
         assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
     }
 }

@@ -161,7 +161,10 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_slice(documents.json.as_ref().unwrap()).expect("the document is JSON");
         let schemas = &json["components"]["schemas"];
-        assert_eq!(schemas["NewMessage"]["properties"]["text"]["maxLength"], 50);
+        assert_eq!(
+            schemas["NewMessage"]["properties"]["text"]["anyOf"][0]["maxLength"],
+            50
+        );
         assert_eq!(
             json["components"]["securitySchemes"]["session"]["name"],
             "sid"
