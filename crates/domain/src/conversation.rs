@@ -17,6 +17,28 @@ impl ConversationName {
     /// The name of a conversation created without one.
     pub const DEFAULT: &'static str = "New conversation";
 
+    /// `text`, trimmed, cut to at most [`MAX_CHARS`](Self::MAX_CHARS) characters, at
+    /// a word boundary when there is one: a title or other generated text made to fit.
+    ///
+    /// ```
+    /// use chatbot_domain::ConversationName;
+    /// let long = format!("{} end", "word ".repeat(30));
+    /// let clipped = ConversationName::clip(&long);
+    /// assert!(clipped.chars().count() <= ConversationName::MAX_CHARS);
+    /// assert!(clipped.ends_with("word"));
+    /// ```
+    pub fn clip(text: &str) -> String {
+        let text = text.trim();
+        if text.chars().count() <= Self::MAX_CHARS {
+            return text.to_owned();
+        }
+        let cut: String = text.chars().take(Self::MAX_CHARS).collect();
+        match cut.rfind(char::is_whitespace) {
+            Some(space) if space > 0 => cut[..space].trim_end().to_owned(),
+            _ => cut,
+        }
+    }
+
     /// Whether parsing trims `c` off the ends of a name: Unicode white space
     /// ([`char::is_whitespace`], as [`str::trim`]).
     pub fn trims(c: char) -> bool {

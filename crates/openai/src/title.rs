@@ -1,5 +1,7 @@
 //! Asking for a conversation's title, and tidying what the model answers.
 
+use chatbot_domain::ConversationName;
+
 /// The instructions of a title request.
 pub(crate) const TITLE_PROMPT: &str = "You name conversations. Reply with a short title \
     for the conversation below: at most six words, in the language of the conversation, \
@@ -10,9 +12,6 @@ pub(crate) const TITLE_MAX_TOKENS: u32 = 32;
 
 /// How much of the message and of the reply the title request quotes.
 const QUOTE_CHARS: usize = 1_000;
-
-/// The most characters of a title (a conversation name's limit).
-const TITLE_MAX_CHARS: usize = 100;
 
 /// The user message of a title request.
 pub(crate) fn title_request(message: &str, reply: &str) -> String {
@@ -32,7 +31,7 @@ fn clip(text: &str, max: usize) -> &str {
 
 /// What the model answered, as a title: a reasoning block (`<think>…</think>`) left
 /// out, the first line that says something, without a `Title:` label, surrounding
-/// quotes or emphasis, or a final full stop, cut to 100 characters at a word when it
+/// quotes or emphasis, or a final full stop, cut to a name's length at a word when it
 /// can be; `None` when nothing is left.
 pub(crate) fn clean_title(raw: &str) -> Option<String> {
     let text = match raw.find("</think>") {
@@ -55,15 +54,7 @@ pub(crate) fn clean_title(raw: &str) -> Option<String> {
     if line.is_empty() {
         return None;
     }
-    if line.chars().count() <= TITLE_MAX_CHARS {
-        return Some(line.to_owned());
-    }
-    let cut = clip(line, TITLE_MAX_CHARS);
-    let at_word = cut
-        .rfind(char::is_whitespace)
-        .map_or(cut, |at| &cut[..at])
-        .trim_end();
-    Some(if at_word.is_empty() { cut } else { at_word }.to_owned())
+    Some(ConversationName::clip(line))
 }
 
 /// `line` without a leading `Title:` (in any letter case, possibly emphasised).
@@ -140,12 +131,12 @@ mod tests {
     fn long_titles_are_cut_at_a_word() {
         let long = "word ".repeat(40);
         let title = clean_title(&long).unwrap();
-        assert!(title.chars().count() <= TITLE_MAX_CHARS);
+        assert!(title.chars().count() <= ConversationName::MAX_CHARS);
         assert!(title.ends_with("word"));
         let unbroken = "x".repeat(150);
         assert_eq!(
             clean_title(&unbroken).unwrap().chars().count(),
-            TITLE_MAX_CHARS
+            ConversationName::MAX_CHARS
         );
     }
 

@@ -90,9 +90,10 @@ impl Database {
 /// [`MigrationError`] when the embedded set cannot be read (a build defect).
 pub fn embedded_migrations(backend: Backend) -> Result<Vec<String>, MigrationError> {
     fn names<DB: DieselBackend>(source: &impl MigrationSource<DB>) -> Outcome<Vec<String>> {
-        let mut known = source.migrations()?;
-        known.sort_by_key(|migration| migration.name().version().as_owned());
-        Ok(known.iter().map(|m| m.name().to_string()).collect())
+        Ok(oldest_first(source)?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect())
     }
     match backend {
         Backend::Postgres => names::<diesel::pg::Pg>(&POSTGRES),
@@ -102,6 +103,15 @@ pub fn embedded_migrations(backend: Backend) -> Result<Vec<String>, MigrationErr
 }
 
 type Outcome<T> = diesel::migration::Result<T>;
+
+/// The migrations of `source`, oldest first.
+fn oldest_first<DB: DieselBackend>(
+    source: &impl MigrationSource<DB>,
+) -> Outcome<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+    let mut known = source.migrations()?;
+    known.sort_by_key(|migration| migration.name().version().as_owned());
+    Ok(known)
+}
 
 fn apply<DB: DieselBackend, S: MigrationSource<DB>>(
     harness: &mut impl MigrationHarness<DB>,
@@ -165,9 +175,7 @@ fn status<DB: DieselBackend>(
     source: &impl MigrationSource<DB>,
 ) -> Outcome<Vec<MigrationStatus>> {
     let applied = harness.applied_migrations()?;
-    let mut known = source.migrations()?;
-    known.sort_by_key(|migration| migration.name().version().as_owned());
-    Ok(known
+    Ok(oldest_first(source)?
         .iter()
         .map(|migration| MigrationStatus {
             name: migration.name().to_string(),

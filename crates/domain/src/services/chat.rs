@@ -144,7 +144,7 @@ where
                 return;
             }
         };
-        let Ok(title) = ConversationName::parse(&clip(&title, ConversationName::MAX_CHARS)) else {
+        let Ok(title) = ConversationName::parse(&ConversationName::clip(&title)) else {
             tracing::warn!("the bot's title is not a valid name; the conversation keeps its name");
             return;
         };
@@ -314,19 +314,6 @@ fn storable(reply: String) -> String {
         reply.replace('\0', "")
     } else {
         reply
-    }
-}
-
-/// `text` cut to at most `max` characters, at a word boundary when there is one.
-fn clip(text: &str, max: usize) -> String {
-    let text = text.trim();
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(max).collect();
-    match cut.rfind(char::is_whitespace) {
-        Some(space) if space > 0 => cut[..space].trim_end().to_owned(),
-        _ => cut,
     }
 }
 
