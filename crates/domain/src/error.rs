@@ -5,6 +5,9 @@ use crate::ValidationError;
 /// Any error an adapter wants to pass on as the cause of a port error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// A cause that can be shared: a bot's error reaches every reader of a reply.
+pub type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a use case failed. Each variant is something a caller can act on; the
 /// `Display` text is safe to show to a user, the `source` chain is for logs.
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +36,36 @@ pub enum Error {
     /// and stays.
     #[error("the bot is unavailable, try again shortly")]
     BotUnavailable(#[source] BotError),
+    /// The message does not exist in that conversation (or is not the bot's, where a
+    /// reply is meant).
+    #[error("message not found")]
+    MessageNotFound,
+    /// A reply is still being written in that conversation; send again once it is
+    /// done or stopped.
+    #[error("a reply is still being written in this conversation: wait for it or stop it")]
+    ReplyInProgress,
+    /// The service is shutting down and starts no new reply.
+    #[error("the service is shutting down, try again shortly")]
+    ShuttingDown,
     /// Hashing or verifying a password failed.
     #[error("password hashing failed")]
     Hashing(#[source] HashError),
+}
+
+impl From<crate::ReplyFailure> for Error {
+    fn from(failure: crate::ReplyFailure) -> Self {
+        match failure {
+            crate::ReplyFailure::Bot(error) => Self::BotUnavailable(error),
+            crate::ReplyFailure::BrokeOff => {
+                let cause: BoxError = "the bot broke off the reply".into();
+                Self::BotUnavailable(BotError::Broken(cause.into()))
+            }
+            crate::ReplyFailure::Gone => Self::ConversationNotFound,
+            crate::ReplyFailure::Unstored => Self::StorageUnavailable(StorageError::Unavailable(
+                "the reply could not be stored".into(),
+            )),
+        }
+    }
 }
 
 impl From<StorageError> for Error {
@@ -63,12 +93,12 @@ pub enum StorageError {
 
 /// Why the bot could not produce a reply (or all of one). The texts name no provider
 /// detail a user should not see; causes are for the log.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BotError {
     /// The model provider cannot be reached (refused, unknown host, TLS).
     #[error("the model provider cannot be reached")]
-    Unreachable(#[source] BoxError),
+    Unreachable(#[source] SharedError),
     /// The provider answered with an error status (its body is not kept: it may echo
     /// the request or a key).
     #[error("the model provider answered with status {status}")]
@@ -83,7 +113,7 @@ pub enum BotError {
     /// The reply stream broke: cut off, a chunk that is not valid, an error reported
     /// inside the stream, or an end without the provider saying it was finished.
     #[error("the reply stream broke")]
-    Broken(#[source] BoxError),
+    Broken(#[source] SharedError),
     /// The bot finished without a word.
     #[error("the bot replied with nothing")]
     Empty,

@@ -103,14 +103,17 @@ mod validation;
 pub use conversation::{
     Conversation, ConversationName, ConversationWithMessages, NewConversation, Revision,
 };
-pub use error::{BotError, BoxError, Error, HashError, StorageError};
+pub use error::{BotError, BoxError, Error, HashError, SharedError, StorageError};
 pub use id::{ConversationId, MessageId, UserId};
 pub use message::{
     AppendedMessage, Exchange, Message, MessageStatus, MessageText, NewMessage, Sender,
     UnknownSender, UnknownStatus,
 };
 pub use page::{ConversationCursor, MessageCursor, Page, PageRequest, PageSize, Window};
-pub use reply::{ReplyContext, ReplyStream};
+pub use reply::{
+    BegunExchange, Delta, ReplyContext, ReplyEvent, ReplyFailure, ReplyFeed, ReplySnapshot,
+    ReplyStream, ReplyText, StartedReply,
+};
 pub use session::{SessionKey, SessionRecord};
 pub use time::{ManualClock, SystemClock, Timestamp};
 pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};

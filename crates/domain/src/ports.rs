@@ -13,11 +13,15 @@
 
 use async_trait::async_trait;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
 use crate::{
-    AppendedMessage, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    AppendedMessage, BegunExchange, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Credentials, HashError, Message, MessageCursor, NewConversation,
-    NewMessage, NewUser, Password, PasswordAttempt, PasswordHash, ReplyContext, ReplyStream,
-    Revision, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
+    MessageId, MessageStatus, NewMessage, NewUser, Password, PasswordAttempt, PasswordHash,
+    ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 
 /// Stores users.
@@ -124,6 +128,68 @@ pub trait MessageRepository: Send + Sync {
         conversation: ConversationId,
         window: Window<MessageCursor>,
     ) -> Result<Option<Vec<Message>>, StorageError>;
+
+    /// Appends the user's `message` to `owner`'s conversation `conversation` and,
+    /// right after it, the bot's reply: empty, [streaming](MessageStatus::Streaming),
+    /// created and last heard of at the message's time; marks the conversation active
+    /// then; all atomically. `None` when `owner` has no such conversation.
+    ///
+    /// # Errors
+    /// [`StorageError::Conflict`] when a reply is already streaming in that
+    /// conversation (on any instance: the store enforces it); then nothing is stored.
+    async fn begin_exchange(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        message: NewMessage,
+    ) -> Result<Option<BegunExchange>, StorageError>;
+
+    /// Stores `text` (with its delta ends) as the text so far of the streaming reply
+    /// `reply`, heard of at `at`; `false` when it is no longer streaming (stopped from
+    /// elsewhere, declared dead, or deleted), and then changes nothing.
+    async fn checkpoint_reply(
+        &self,
+        reply: MessageId,
+        text: &ReplyText,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+
+    /// Stores `text` as the final text of the streaming reply `reply`, with `status`;
+    /// `None` when it is no longer streaming, and then changes nothing.
+    async fn finish_reply(
+        &self,
+        reply: MessageId,
+        text: String,
+        status: MessageStatus,
+    ) -> Result<Option<Message>, StorageError>;
+
+    /// Deletes the streaming reply `reply` (it got no text), if it is still streaming.
+    async fn discard_reply(&self, reply: MessageId) -> Result<(), StorageError>;
+
+    /// The bot's message `reply` in `owner`'s conversation `conversation`, with its
+    /// delta ends while it streams; `None` when there is no such bot message there.
+    async fn find_reply(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        reply: MessageId,
+    ) -> Result<Option<ReplySnapshot>, StorageError>;
+
+    /// Marks the bot's message `reply` in `owner`'s conversation `conversation`
+    /// [interrupted](MessageStatus::Interrupted) with its last checkpoint's text if it
+    /// is streaming, and returns it as stored then (a finished one unchanged); `None`
+    /// when there is no such bot message there.
+    async fn interrupt_reply(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        reply: MessageId,
+    ) -> Result<Option<Message>, StorageError>;
+
+    /// Marks every streaming reply last heard of before `silent_since`
+    /// [interrupted](MessageStatus::Interrupted) with its last checkpoint's text (its
+    /// writer died); returns how many.
+    async fn interrupt_stale_replies(&self, silent_since: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// Stores server-side sessions.
@@ -258,4 +324,23 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     fn now(&self) -> Timestamp {
         (**self).now()
     }
+}
+
+/// Work the services hand to the runtime: it runs to completion on its own.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs work in the background, apart from the request that started it (a reply
+/// outlives its request).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Spawner: Send + Sync {
+    /// Runs `task` to completion in the background.
+    fn spawn(&self, task: Task);
+}
+
+/// Waits. Services wait through this port, so that tests drive waiting with the
+/// [`ManualClock`](crate::ManualClock) instead of sleeping.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Timer: Send + Sync {
+    /// Completes once `duration` has passed.
+    fn sleep(&self, duration: Duration) -> Task;
 }

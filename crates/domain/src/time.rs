@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 
-use crate::ports::Clock;
+use crate::ports::{Clock, Task, Timer};
 
 /// An instant in UTC, with millisecond precision.
 ///
@@ -52,6 +52,19 @@ impl Timestamp {
             .and_then(|delta| self.0.checked_add_signed(delta))
             .map_or(Self::max(), Self::from_datetime)
             .min(Self::max())
+    }
+
+    /// The instant `duration` earlier, or the earliest one that can be shown.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        chrono::TimeDelta::from_std(duration)
+            .ok()
+            .and_then(|delta| self.0.checked_sub_signed(delta))
+            .map_or(Self(DateTime::<Utc>::MIN_UTC), Self::from_datetime)
+    }
+
+    /// How long after `earlier` this is; zero if it is not later.
+    pub fn since(self, earlier: Self) -> Duration {
+        (self.0 - earlier.0).to_std().unwrap_or_default()
     }
 }
 
@@ -107,32 +120,63 @@ impl Clock for SystemClock {
 }
 
 /// A [`Clock`] that stands still until told to move: tests about time (expiry,
-/// renewal) move it instead of sleeping. Clones share one time.
+/// renewal, checkpoints) move it instead of sleeping. As a [`Timer`], its sleeps end
+/// when it is moved past their deadline. Clones share one time.
 #[derive(Debug, Clone)]
-pub struct ManualClock(std::sync::Arc<std::sync::Mutex<Timestamp>>);
+pub struct ManualClock(std::sync::Arc<std::sync::Mutex<ManualTime>>);
+
+#[derive(Debug)]
+struct ManualTime {
+    now: Timestamp,
+    sleepers: Vec<std::task::Waker>,
+}
 
 impl ManualClock {
     /// A clock showing `start`.
     pub fn starting_at(start: Timestamp) -> Self {
-        Self(std::sync::Arc::new(std::sync::Mutex::new(start)))
+        Self(std::sync::Arc::new(std::sync::Mutex::new(ManualTime {
+            now: start,
+            sleepers: Vec::new(),
+        })))
     }
 
-    /// Moves the time `duration` forward.
+    /// Moves the time `duration` forward, waking the sleeps that are then over.
     pub fn advance(&self, duration: Duration) {
-        let mut now = self
-            .0
+        let sleepers = {
+            let mut time = self.lock();
+            time.now = time.now.saturating_add(duration);
+            std::mem::take(&mut time.sleepers)
+        };
+        // Every sleeper checks its own deadline again; the others wait anew.
+        sleepers.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ManualTime> {
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *now = now.saturating_add(duration);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lock().now
+    }
+}
+
+impl Timer for ManualClock {
+    fn sleep(&self, duration: Duration) -> Task {
+        let clock = self.clone();
+        let deadline = self.now().saturating_add(duration);
+        Box::pin(std::future::poll_fn(move |cx| {
+            let mut time = clock.lock();
+            if time.now >= deadline {
+                std::task::Poll::Ready(())
+            } else {
+                time.sleepers.push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }))
     }
 }
 

@@ -5,12 +5,14 @@
 //! only (usually as `Arc<dyn Chat>` and so on), so it can be tested against their
 //! mockall mocks (`MockChat`, ..., with the `mocks` feature) without a database.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::{
     Conversation, ConversationCursor, ConversationId, ConversationName, ConversationWithMessages,
-    Error, Exchange, Message, MessageCursor, MessageText, Page, PageRequest, Password,
-    PasswordAttempt, Revision, SessionKey, SessionRecord, User, UserId, Username,
+    Error, Exchange, Message, MessageCursor, MessageId, MessageText, Page, PageRequest, Password,
+    PasswordAttempt, ReplyFeed, Revision, SessionKey, SessionRecord, StartedReply, User, UserId, Username,
 };
 
 /// Signing up and logging in.
@@ -121,21 +123,79 @@ pub trait Chat: Send + Sync {
     /// [`Error::ConversationNotFound`]; storage failures.
     async fn delete_conversation(&self, owner: UserId, id: ConversationId) -> Result<(), Error>;
 
-    /// Adds `text` to `owner`'s conversation `id` and the bot's reply after it.
-    ///
-    /// The user's message is stored before the bot is asked, and no transaction stays
-    /// open while the bot thinks.
+    /// Adds `text` to `owner`'s conversation `id` and the bot's reply after it, and
+    /// waits for the reply to end: as [`start_reply`](Self::start_reply), then the
+    /// reply as stored at its end (complete, or interrupted by a stop).
     ///
     /// # Errors
-    /// [`Error::ConversationNotFound`] (then nothing is stored, and the bot is not
-    /// asked); [`Error::BotUnavailable`] when the bot fails, in which case the user's
-    /// message stays stored; storage failures.
+    /// As [`start_reply`](Self::start_reply); [`Error::BotUnavailable`] when the bot
+    /// fails, in which case the user's message stays stored (and what text came, as a
+    /// failed reply).
     async fn send_message(
         &self,
         owner: UserId,
         id: ConversationId,
         text: MessageText,
     ) -> Result<Exchange, Error>;
+
+    /// Adds `text` to `owner`'s conversation `id`, with the bot's reply after it,
+    /// empty and streaming, and starts writing the reply in the background: it is
+    /// written to its end and stored whether or not anyone follows it. The user's
+    /// message is stored before the bot is asked, and no transaction stays open while
+    /// the bot writes.
+    ///
+    /// # Errors
+    /// [`Error::ConversationNotFound`] and [`Error::ReplyInProgress`] (a reply is
+    /// being written in that conversation, by any process): then nothing is stored
+    /// and the bot is not asked; [`Error::ShuttingDown`]; storage failures.
+    async fn start_reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        text: MessageText,
+    ) -> Result<StartedReply, Error>;
+
+    /// Follows the bot's reply `reply` in `owner`'s conversation `id`, wherever it is
+    /// being written: its events after delta `after` (from the start, with the reply
+    /// as created, when `None`), then its outcome; for a finished reply, its outcome
+    /// at once.
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`] when the conversation has no such bot message;
+    /// storage failures.
+    async fn follow_reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        reply: MessageId,
+        after: Option<u64>,
+    ) -> Result<ReplyFeed, Error>;
+
+    /// Stops the bot's reply `reply` in `owner`'s conversation `id`, wherever it is
+    /// being written: the bot is cancelled, the text so far kept as interrupted.
+    /// Returns the reply as stored; a finished one is returned as it is.
+    ///
+    /// # Errors
+    /// [`Error::MessageNotFound`] when the conversation has no such bot message;
+    /// storage failures.
+    async fn stop_reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        reply: MessageId,
+    ) -> Result<Message, Error>;
+
+    /// Marks interrupted every streaming reply whose writer has given no sign of life
+    /// for too long (its process died), so its conversation takes messages again;
+    /// returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn interrupt_stale_replies(&self) -> Result<u64, Error>;
+
+    /// For shutting down: starts no new reply, lets the replies being written finish
+    /// within `grace`, then stops the rest (kept as interrupted).
+    async fn finish_replies(&self, grace: Duration);
 }
 
 /// Server-side sessions: what a session cookie's key stands for, how long it lasts,

@@ -402,6 +402,26 @@ impl<'a> From<&'a Message> for MessageOut<'a> {
     }
 }
 
+/// A piece of a reply's text, the `data` of a `delta` event.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Delta)]
+pub(crate) struct DeltaOut<'a> {
+    /// The reply it belongs to.
+    #[schema(minimum = 1)]
+    message_id: i64,
+    /// The text that came; appended to what came before, it makes the reply.
+    text: &'a str,
+}
+
+impl<'a> From<&'a chatbot_domain::Delta> for DeltaOut<'a> {
+    fn from(delta: &'a chatbot_domain::Delta) -> Self {
+        Self {
+            message_id: delta.message_id.get(),
+            text: &delta.text,
+        }
+    }
+}
+
 /// Whether a message is whole: `complete` (user messages always are), `streaming` (the
 /// bot is still writing it), `interrupted` (stopped before the bot finished; the text
 /// is what had come) or `failed` (the bot broke off; the text is what had come).

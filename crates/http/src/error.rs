@@ -27,7 +27,7 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// 408: the request body did not arrive in time.
     RequestTimeout,
-    /// 409: username taken.
+    /// 409: username taken, or a reply still being written.
     Conflict,
     /// 413: body over the limit.
     PayloadTooLarge,
@@ -253,6 +253,15 @@ impl From<chatbot_domain::Error> for ApiError {
                 Self::new(ErrorKind::Unauthorized, "Invalid username or password.")
             }
             E::ConversationNotFound => Self::new(ErrorKind::NotFound, "Conversation not found."),
+            E::MessageNotFound => Self::new(ErrorKind::NotFound, "Message not found."),
+            E::ReplyInProgress => Self::new(
+                ErrorKind::Conflict,
+                "A reply is still being written in this conversation: wait for it or stop it.",
+            ),
+            E::ShuttingDown => Self::new(
+                ErrorKind::Unavailable,
+                "The service is restarting, try again shortly.",
+            ),
             E::StorageUnavailable(cause) => Self::caused_by(ErrorKind::Unavailable, cause),
             E::BotUnavailable(cause) => Self::caused_by(ErrorKind::BotUnavailable, cause),
             other => Self::caused_by(ErrorKind::Internal, other),

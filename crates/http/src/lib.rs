@@ -40,6 +40,7 @@ mod request_log;
 mod respond;
 mod routes;
 mod session;
+mod sse;
 
 use list_cache::ListCache;
 
@@ -71,6 +72,7 @@ pub(crate) struct State {
     pub(crate) services: Services,
     pub(crate) lists: ListCache,
     pub(crate) max_message_chars: usize,
+    pub(crate) keep_alive: Duration,
 }
 
 /// How the HTTP layer behaves.
@@ -97,6 +99,9 @@ pub struct HttpConfig {
     pub rate_limiters: RateLimiters,
     /// Whether the rate limits apply.
     pub rate_limits_enabled: bool,
+    /// How long an event stream may go without sending anything before it sends a
+    /// keep-alive comment (so proxies and clients do not take it for dead).
+    pub stream_keep_alive: Duration,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -111,6 +116,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("max_message_chars", &self.max_message_chars)
             .field("body_timeout", &self.body_timeout)
             .field("rate_limits_enabled", &self.rate_limits_enabled)
+            .field("stream_keep_alive", &self.stream_keep_alive)
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +144,7 @@ impl Api {
             services,
             lists: ListCache::default(),
             max_message_chars: config.max_message_chars,
+            keep_alive: config.stream_keep_alive,
         };
         Self {
             state: web::Data::new(state),

@@ -15,9 +15,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, Securi
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _, ToSchema};
 
-use crate::dto::{self, MessageBody};
+use crate::dto::{self, DeltaOut, MessageBody};
 use crate::error::{ErrorBody, ErrorKind};
-use crate::routes::{auth, conversations, docs, health, index};
+use crate::routes::{auth, conversations, docs, health, index, replies};
 
 /// The document's title, which the page at `/api/docs` is titled after too.
 pub(crate) const TITLE: &str = "Chatbot API";
@@ -62,6 +62,8 @@ that get a bot reply.
         conversations::delete,
         conversations::list_messages,
         conversations::send_message,
+        replies::events,
+        replies::stop,
         index::site,
         index::api,
         health::health,
@@ -69,7 +71,7 @@ that get a bot reply.
         docs::json,
         docs::page,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, DeltaOut)),
     modifiers(
         &SessionCookie,
         &CursorPattern,

@@ -3,6 +3,8 @@
 //! None of these texts holds anything the provider sent: its error bodies may echo the
 //! request, or a key.
 
+use std::sync::Arc;
+
 use chatbot_domain::BotError;
 
 use crate::sse::SseError;
@@ -68,7 +70,7 @@ impl std::fmt::Display for JsonFault {
 
 impl From<Fault> for BotError {
     fn from(fault: Fault) -> Self {
-        BotError::Broken(Box::new(fault))
+        BotError::Broken(Arc::new(fault))
     }
 }
 
@@ -78,6 +80,6 @@ pub(crate) fn request_failed(error: reqwest::Error) -> BotError {
     if error.is_timeout() {
         BotError::Timeout
     } else {
-        BotError::Unreachable(Box::new(error))
+        BotError::Unreachable(Arc::new(error))
     }
 }

@@ -117,6 +117,20 @@ pub(crate) struct NewMessageRow {
     pub(crate) created_at: NaiveDateTime,
 }
 
+/// A bot's reply as it starts: streaming, no text and no delta yet, heard of when it
+/// is created.
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub(crate) struct NewReplyRow {
+    pub(crate) conversation_id: i64,
+    pub(crate) sender: &'static str,
+    pub(crate) text: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) reply_ends: &'static str,
+    pub(crate) heard_at: NaiveDateTime,
+}
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub(crate) struct SessionRow {

@@ -37,6 +37,11 @@ diesel::table! {
         text -> Text,
         created_at -> Timestamp,
         status -> Text,
+        /// While the reply streams: where each delta of its text ends, in bytes,
+        /// comma-separated decimal; NULL otherwise.
+        reply_ends -> Nullable<Text>,
+        /// While the reply streams: when its writer was last heard of; NULL otherwise.
+        heard_at -> Nullable<Timestamp>,
     }
 }
 

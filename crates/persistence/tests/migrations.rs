@@ -5,7 +5,7 @@
 use chatbot_persistence::Database;
 use chatbot_persistence::testing::TestDb;
 
-const MIGRATIONS: usize = 6;
+const MIGRATIONS: usize = 7;
 
 fn applied(db: &Database) -> Vec<bool> {
     db.migration_status()
@@ -89,6 +89,7 @@ fn status_names_the_migrations_in_order() {
             "2026-11-25-000004_add_user_revision",
             "2026-11-30-000005_raise_revision_in_triggers",
             "2026-11-30-000006_add_message_status",
+            "2026-11-30-000007_stream_replies",
         ]
     );
 }

@@ -1,6 +1,7 @@
 //! The `chatbot` binary's library: configuration, and the wiring: it opens the
 //! adapters, builds the domain's use cases over them, and hands those to the HTTP API.
 
+mod background;
 pub mod settings;
 
 use std::net::TcpListener;
@@ -16,9 +17,10 @@ use chatbot_domain::SystemClock;
 use chatbot_domain::ports::Bot;
 use chatbot_domain::ports::Clock;
 use chatbot_domain::services::{
-    AccountService, ChatService, HealthService, ReplySettings, SessionService,
+    AccountService, Background, ChatService, HealthService, ReplySettings, SessionService,
+    StreamSettings,
 };
-use chatbot_domain::use_cases::Sessions;
+use chatbot_domain::use_cases::{Chat, Sessions};
 use chatbot_hashing::{BcryptHasher, BuildError, RandomKeys};
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
 use chatbot_openai::{OpenAiBot, OpenAiConfig};
@@ -26,6 +28,7 @@ use chatbot_persistence::{
     ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
 };
 
+use background::ActixRuntime;
 use settings::BotProvider;
 pub use settings::{Origin, Profile, Setting, Settings, SettingsError};
 
@@ -226,6 +229,7 @@ pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
 pub struct Application {
     api: Api,
     sessions: Arc<dyn Sessions>,
+    chat: Arc<dyn Chat>,
     database: Database,
     settings: Settings,
 }
@@ -292,19 +296,34 @@ impl Application {
             Arc::clone(&clock),
             settings.session_idle_timeout(),
         ));
+        let background = Background {
+            spawner: Arc::new(ActixRuntime),
+            timer: Arc::new(ActixRuntime),
+        };
+        let chat: Arc<dyn Chat> = Arc::new(
+            ChatService::new(
+                database.clone(),
+                database.clone(),
+                bot(&settings)?,
+                Arc::clone(&clock),
+                background,
+            )
+            .with_replies(ReplySettings {
+                system_prompt: settings.bot.system_prompt.clone(),
+                history_messages: settings.bot.history_messages,
+                streaming: StreamSettings {
+                    stale_after: settings.streaming.stale_after(),
+                    ..StreamSettings::DEFAULT
+                },
+            }),
+        );
         let services = Services {
             accounts: Arc::new(AccountService::new(
                 database.clone(),
                 hasher,
                 Arc::clone(&clock),
             )),
-            chat: Arc::new(
-                ChatService::new(database.clone(), database.clone(), bot(&settings)?, clock)
-                    .with_replies(ReplySettings {
-                        system_prompt: settings.bot.system_prompt.clone(),
-                        history_messages: settings.bot.history_messages,
-                    }),
-            ),
+            chat: Arc::clone(&chat),
             sessions: Arc::clone(&sessions),
             health: Arc::new(HealthService::new(database.clone())),
         };
@@ -319,10 +338,12 @@ impl Application {
             body_timeout: settings.server.client_body_timeout(),
             rate_limiters,
             rate_limits_enabled: limits.enabled,
+            stream_keep_alive: settings.streaming.keep_alive(),
         };
         Ok(Self {
             api: Api::new(services, http),
             sessions,
+            chat,
             database,
             settings,
         })
@@ -384,6 +405,10 @@ impl Application {
             self.api.config().rate_limiters.clone(),
             purge_every,
         ));
+        actix_web::rt::spawn(interrupt_stale_replies(
+            Arc::clone(&self.chat),
+            self.settings.streaming.stale_after() / 2,
+        ));
         let config = self.settings.server.clone();
         // `listener` was bound with std's fixed backlog; listening again sets ours
         // (Linux and the BSDs allow it), which `HttpServer::backlog` cannot once bound.
@@ -410,33 +435,56 @@ impl Application {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.settings.server.shutdown_timeout_seconds)
     }
+
+    /// The chat use cases, for stopping: the replies being written finish first.
+    pub fn chat(&self) -> Arc<dyn Chat> {
+        Arc::clone(&self.chat)
+    }
 }
 
-/// Stops `server` gracefully on SIGTERM or SIGINT: it stops accepting connections and
-/// gives the requests in flight its shutdown timeout to finish. Must run inside the
-/// actix system that runs the server.
+/// Stops `server` gracefully on SIGTERM or SIGINT: it stops accepting connections,
+/// gives the replies being written its shutdown timeout to finish (then keeps the rest
+/// as interrupted), and gives the requests in flight the same timeout. Must run
+/// inside the actix system that runs the server.
 ///
 /// # Errors
 /// When a signal handler cannot be installed.
-pub fn stop_on_signals(server: &Server, grace: Duration) -> std::io::Result<()> {
+pub fn stop_on_signals(server: &Server, grace: Duration, chat: Arc<dyn Chat>) -> std::io::Result<()> {
     for (kind, name) in [
         (SignalKind::terminate(), "SIGTERM"),
         (SignalKind::interrupt(), "SIGINT"),
     ] {
         let mut received = signal(kind)?;
         let handle = server.handle();
+        let chat = Arc::clone(&chat);
         actix_web::rt::spawn(async move {
             if received.recv().await.is_some() {
                 tracing::info!(
                     signal = name,
                     grace_seconds = grace.as_secs(),
-                    "stopping: no new connections; finishing the requests in flight"
+                    "stopping: no new connections; finishing the replies and requests in flight"
                 );
+                handle.pause().await;
+                chat.finish_replies(grace).await;
                 handle.stop(true).await;
             }
         });
     }
     Ok(())
+}
+
+/// Marks interrupted the replies whose writer died, at once (after a crash, the
+/// restart frees their conversations) and then `every` so often.
+async fn interrupt_stale_replies(chat: Arc<dyn Chat>, every: Duration) {
+    let mut ticks = actix_web::rt::time::interval(every.max(Duration::from_millis(100)));
+    loop {
+        ticks.tick().await;
+        match chat.interrupt_stale_replies().await {
+            Ok(0) => {}
+            Ok(count) => tracing::warn!(count, "marked interrupted the replies whose writer died"),
+            Err(error) => tracing::warn!(%error, "could not look for replies whose writer died"),
+        }
+    }
 }
 
 async fn purge_expired_sessions(

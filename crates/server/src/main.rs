@@ -172,13 +172,14 @@ fn serve(settings: Settings) -> Result<(), StartError> {
     let database = database_url(&settings)?;
     let application = Application::build(settings)?;
     let grace = application.shutdown_timeout();
+    let chat = application.chat();
     let listener = application.listen()?;
     let address = listener
         .local_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());
     actix_web::rt::System::new().block_on(async move {
         let server = application.serve(listener).map_err(StartError::Serve)?;
-        stop_on_signals(&server, grace).map_err(StartError::Signals)?;
+        stop_on_signals(&server, grace, chat).map_err(StartError::Signals)?;
         tracing::info!(
             %address,
             profile = profile.name(),

@@ -1,12 +1,18 @@
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
 use async_trait::async_trait;
 
-use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository};
-use crate::reply::next_piece;
+use super::replies::{Generation, Generations, StoredFollower, StreamSettings, drained};
+use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository, Spawner, Timer};
 use crate::use_cases::Chat;
 use crate::{
-    AppendedMessage, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageStatus, MessageText,
-    NewConversation, NewMessage, Page, PageRequest, ReplyContext, Revision, Sender, UserId, Window,
+    BegunExchange, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageId, MessageStatus,
+    MessageText, NewConversation, NewMessage, Page, PageRequest, ReplyContext, ReplyEvent,
+    ReplyFailure, ReplyFeed, ReplyStream, Revision, Sender, StartedReply, StorageError, UserId,
+    Window,
 };
 
 /// How the bot is asked.
@@ -17,6 +23,8 @@ pub struct ReplySettings {
     /// How many of the conversation's most recent messages the bot sees besides the
     /// new one.
     pub history_messages: usize,
+    /// How replies are checkpointed and followed.
+    pub streaming: StreamSettings,
 }
 
 impl ReplySettings {
@@ -32,48 +40,96 @@ impl Default for ReplySettings {
         Self {
             system_prompt: Self::DEFAULT_SYSTEM_PROMPT.to_owned(),
             history_messages: Self::DEFAULT_HISTORY_MESSAGES,
+            streaming: StreamSettings::DEFAULT,
         }
+    }
+}
+
+/// Where replies are written: in the background, apart from the request that asked
+/// for them, waiting through a timer.
+#[derive(Clone)]
+pub struct Background {
+    /// Runs each reply's writer.
+    pub spawner: Arc<dyn Spawner>,
+    /// Paces checkpoints, heartbeats and readers of other processes' replies.
+    pub timer: Arc<dyn Timer>,
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Background").finish_non_exhaustive()
     }
 }
 
 /// Conversations and messages, each use case on behalf of one user who only ever sees
 /// and changes their own conversations: another user's conversation is
 /// [not found](Error::ConversationNotFound).
+///
+/// A reply is written by a task of its own, registered in this service, so it
+/// outlives the request that asked for it; its text is checkpointed in the store, so
+/// that any process sharing the store can follow, stop, or (when its writer died)
+/// close it.
 #[derive(Debug)]
 pub struct ChatService<R, M, B, C> {
+    inner: Arc<Inner<R, M, B, C>>,
+}
+
+#[derive(Debug)]
+struct Inner<R, M, B, C> {
     conversations: R,
-    messages: M,
+    // Shared with the readers of replies other processes write.
+    messages: Arc<M>,
     bot: B,
     clock: C,
     replies: ReplySettings,
+    background: Background,
+    generations: Generations,
 }
 
 impl<R, M, B, C> ChatService<R, M, B, C>
 where
-    R: ConversationRepository,
-    M: MessageRepository,
-    B: Bot,
-    C: Clock,
+    R: ConversationRepository + 'static,
+    M: MessageRepository + 'static,
+    B: Bot + 'static,
+    C: Clock + 'static,
 {
-    /// A service over these stores, this bot and this clock, asking the bot with the
-    /// default [`ReplySettings`].
-    pub fn new(conversations: R, messages: M, bot: B, clock: C) -> Self {
+    /// A service over these stores, this bot and this clock, writing replies in
+    /// `background`, asking the bot with the default [`ReplySettings`].
+    pub fn new(conversations: R, messages: M, bot: B, clock: C, background: Background) -> Self {
         Self {
-            conversations,
-            messages,
-            bot,
-            clock,
-            replies: ReplySettings::default(),
+            inner: Arc::new(Inner {
+                conversations,
+                messages: Arc::new(messages),
+                bot,
+                clock,
+                replies: ReplySettings::default(),
+                background,
+                generations: Generations::default(),
+            }),
         }
     }
 
     /// The same service, asking the bot as `replies` says.
+    ///
+    /// # Panics
+    /// When called after the service started a reply (it is meant for building).
     #[must_use]
     pub fn with_replies(mut self, replies: ReplySettings) -> Self {
-        self.replies = replies;
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.replies = replies,
+            None => unreachable!("with_replies is called while building, before any reply"),
+        }
         self
     }
+}
 
+impl<R, M, B, C> Inner<R, M, B, C>
+where
+    R: ConversationRepository + 'static,
+    M: MessageRepository + 'static,
+    B: Bot + 'static,
+    C: Clock + 'static,
+{
     /// What the bot sees to reply to `message`: the system prompt and the
     /// conversation's latest messages before it, oldest first (none for a bot that
     /// does not look at them).
@@ -97,47 +153,238 @@ where
         })
     }
 
-    /// The bot's whole reply to `context`; when it breaks off after some text, that
-    /// text is stored as a failed reply before the error is returned.
-    async fn reply(&self, owner: UserId, context: ReplyContext) -> Result<Message, Error> {
-        let id = context.message.conversation_id;
-        let mut stream = self
-            .bot
-            .reply(context)
-            .await
-            .map_err(Error::BotUnavailable)?;
-        let mut text = String::new();
-        while let Some(piece) = next_piece(&mut stream).await {
-            match piece {
-                Ok(piece) => text.push_str(&piece),
-                Err(error) => {
+    /// Stores the user's message with an empty reply after it, and starts writing
+    /// the reply in the background.
+    async fn start(
+        self: &Arc<Self>,
+        owner: UserId,
+        id: ConversationId,
+        text: MessageText,
+    ) -> Result<(Message, Arc<Generation>), Error> {
+        let message = NewMessage {
+            sender: Sender::User,
+            text: text.into_string(),
+            status: MessageStatus::Complete,
+            created_at: self.clock.now(),
+        };
+        let BegunExchange {
+            user_message,
+            reply,
+            conversation_name,
+        } = match self.messages.begin_exchange(owner, id, message).await {
+            Ok(begun) => begun.ok_or(Error::ConversationNotFound)?,
+            Err(StorageError::Conflict) => return Err(Error::ReplyInProgress),
+            Err(error) => return Err(error.into()),
+        };
+        let Some(generation) = self.generations.register(owner, reply.clone()) else {
+            self.close_unwritten(reply.id).await;
+            return Err(Error::ShuttingDown);
+        };
+        let context = match self.context(owner, user_message.clone()).await {
+            Ok(context) => context,
+            Err(error) => {
+                self.generations.remove(reply.id);
+                self.close_unwritten(reply.id).await;
+                return Err(error);
+            }
+        };
+        let untitled = conversation_name == ConversationName::default();
+        let writer = Arc::clone(self);
+        let written = Arc::clone(&generation);
+        self.background.spawner.spawn(Box::pin(async move {
+            writer.write(owner, written, context, untitled).await;
+        }));
+        Ok((user_message, generation))
+    }
+
+    /// Deletes a reply that will never be written, so its conversation takes
+    /// messages again.
+    async fn close_unwritten(&self, reply: MessageId) {
+        if let Err(error) = self.messages.discard_reply(reply).await {
+            tracing::warn!(%error, "could not delete an unwritten reply; it will be interrupted when found stale");
+        }
+    }
+
+    /// Writes the reply of `generation` to its end, then names an untitled
+    /// conversation after a complete reply, then lets the readers know.
+    async fn write(
+        self: Arc<Self>,
+        owner: UserId,
+        generation: Arc<Generation>,
+        context: ReplyContext,
+        untitled: bool,
+    ) {
+        let user_text = context.message.text.clone();
+        let outcome = self.write_reply(owner, &generation, context).await;
+        if let ReplyEvent::Done(reply) = &outcome
+            && untitled
+            && reply.status == MessageStatus::Complete
+        {
+            self.give_title(owner, reply.conversation_id, &user_text, &reply.text)
+                .await;
+        }
+        generation.finish(outcome);
+        self.generations.remove(generation.reply().id);
+    }
+
+    /// Asks the bot and takes its text as it comes, storing it at least every
+    /// `checkpoint_every` while it arrives, and a sign of life every
+    /// `heartbeat_every` while none does, until the bot is done, fails, or the reply
+    /// is stopped (here, or from elsewhere: then its checkpoint finds it no longer
+    /// streaming).
+    async fn write_reply(
+        &self,
+        owner: UserId,
+        generation: &Generation,
+        context: ReplyContext,
+    ) -> ReplyEvent {
+        let settings = self.replies.streaming;
+        let id = generation.reply().id;
+        let timer = &self.background.timer;
+        let mut written_at = self.clock.now();
+        let mut checkpointed = 0;
+        let mut due = timer.sleep(settings.heartbeat_every());
+        let mut starting = Some(self.bot.reply(context));
+        let mut stream: Option<ReplyStream> = None;
+        loop {
+            let step = std::future::poll_fn(|cx| {
+                if generation.poll_stop(cx) {
+                    return Poll::Ready(Step::Stop);
+                }
+                if let Some(start) = starting.as_mut()
+                    && let Poll::Ready(started) = start.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Step::Started(started));
+                }
+                if let Some(pieces) = stream.as_mut()
+                    && let Poll::Ready(piece) = pieces.as_mut().poll_next(cx)
+                {
+                    return Poll::Ready(Step::Piece(piece));
+                }
+                due.as_mut().poll(cx).map(|()| Step::Due)
+            })
+            .await;
+            match step {
+                Step::Started(Ok(pieces)) => {
+                    starting = None;
+                    stream = Some(pieces);
+                }
+                Step::Started(Err(error)) | Step::Piece(Some(Err(error))) => {
                     // Stop the bot before storing what came: nothing more is wanted.
-                    drop(stream);
-                    let partial = storable(text);
-                    if !partial.trim().is_empty() {
-                        self.append(owner, id, Sender::Bot, partial, MessageStatus::Failed)
-                            .await?;
+                    drop((starting, stream));
+                    return self.fail(owner, generation, error).await;
+                }
+                Step::Piece(Some(Ok(piece))) => {
+                    let was_stored = generation.deltas() == checkpointed;
+                    generation.push(&piece);
+                    if was_stored && generation.deltas() > checkpointed {
+                        let since = self.clock.now().since(written_at);
+                        due = timer.sleep(settings.checkpoint_every.saturating_sub(since));
                     }
-                    return Err(Error::BotUnavailable(error));
+                }
+                Step::Piece(None) => {
+                    drop(stream);
+                    return self.end(owner, generation, MessageStatus::Complete).await;
+                }
+                Step::Stop => {
+                    drop((starting, stream));
+                    return self.end(owner, generation, MessageStatus::Interrupted).await;
+                }
+                Step::Due => {
+                    let text = generation.text();
+                    let now = self.clock.now();
+                    match self.messages.checkpoint_reply(id, &text, now).await {
+                        Ok(true) => {
+                            written_at = now;
+                            checkpointed = text.deltas();
+                        }
+                        Ok(false) => {
+                            drop((starting, stream));
+                            return self.taken_over(owner, generation).await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "could not store a reply's progress; trying again");
+                        }
+                    }
+                    due = timer.sleep(if generation.deltas() > checkpointed {
+                        settings.checkpoint_every
+                    } else {
+                        settings.heartbeat_every()
+                    });
                 }
             }
         }
-        let text = storable(text);
-        if text.trim().is_empty() {
-            return Err(Error::BotUnavailable(BotError::Empty));
-        }
-        Ok(self
-            .append(owner, id, Sender::Bot, text, MessageStatus::Complete)
-            .await?
-            .message)
     }
 
-    /// After a reply in a conversation that still has the default name (its first
-    /// reply, or a later one if titling failed before): names it from that exchange.
-    /// A title that cannot be made leaves the default name; that is only logged.
-    async fn give_title(&self, owner: UserId, user_message: &Message, reply: &Message) {
-        let id = user_message.conversation_id;
-        let title = match self.bot.title(&user_message.text, &reply.text).await {
+    /// Stores the reply's text with `status`; an empty complete reply is the bot's
+    /// failure.
+    async fn end(&self, owner: UserId, generation: &Generation, status: MessageStatus) -> ReplyEvent {
+        let text = generation.text().into_string();
+        if status == MessageStatus::Complete && text.trim().is_empty() {
+            return self.fail(owner, generation, BotError::Empty).await;
+        }
+        match self
+            .messages
+            .finish_reply(generation.reply().id, text, status)
+            .await
+        {
+            Ok(Some(message)) => ReplyEvent::Done(message),
+            Ok(None) => self.taken_over(owner, generation).await,
+            Err(error) => unstored(&error),
+        }
+    }
+
+    /// The bot failed: what came is stored as a failed reply; with nothing, the reply
+    /// is deleted.
+    async fn fail(&self, owner: UserId, generation: &Generation, error: BotError) -> ReplyEvent {
+        let id = generation.reply().id;
+        let text = generation.text().into_string();
+        if text.trim().is_empty() {
+            self.close_unwritten(id).await;
+            return ReplyEvent::Failed {
+                failure: ReplyFailure::Bot(error),
+                message: None,
+            };
+        }
+        match self
+            .messages
+            .finish_reply(id, text, MessageStatus::Failed)
+            .await
+        {
+            Ok(Some(message)) => ReplyEvent::Failed {
+                failure: ReplyFailure::Bot(error),
+                message: Some(message),
+            },
+            Ok(None) => self.taken_over(owner, generation).await,
+            Err(error) => unstored(&error),
+        }
+    }
+
+    /// The reply stopped streaming behind the writer's back: stopped from another
+    /// process, declared dead, or deleted with its conversation. Its outcome is what
+    /// is stored.
+    async fn taken_over(&self, owner: UserId, generation: &Generation) -> ReplyEvent {
+        let reply = generation.reply();
+        match self
+            .messages
+            .find_reply(owner, reply.conversation_id, reply.id)
+            .await
+        {
+            Ok(Some(snapshot)) => super::replies::outcome_of(snapshot.message),
+            Ok(None) => ReplyEvent::Failed {
+                failure: ReplyFailure::Gone,
+                message: None,
+            },
+            Err(error) => unstored(&error),
+        }
+    }
+
+    /// After a complete reply in a conversation that still has the default name (its
+    /// first reply, or a later one if titling failed before): names it from that
+    /// exchange. A title that cannot be made leaves the default name; that is only
+    /// logged.
+    async fn give_title(&self, owner: UserId, id: ConversationId, message: &str, reply: &str) {
+        let title = match self.bot.title(message, reply).await {
             Ok(title) => title,
             Err(error) => {
                 tracing::warn!(%error, "could not make a title; the conversation keeps its name");
@@ -157,44 +404,73 @@ where
         }
     }
 
-    async fn append(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-        sender: Sender,
-        text: String,
-        status: MessageStatus,
-    ) -> Result<AppendedMessage, Error> {
-        let message = NewMessage {
-            sender,
-            text,
-            status,
-            created_at: self.clock.now(),
-        };
-        self.messages
-            .append_message(owner, id, message)
-            .await?
-            .ok_or(Error::ConversationNotFound)
+    fn follower(&self, owner: UserId) -> StoredFollower<M> {
+        StoredFollower {
+            messages: Arc::clone(&self.messages),
+            timer: Arc::clone(&self.background.timer),
+            every: self.replies.streaming.follow_every,
+            owner,
+        }
+    }
+}
+
+/// What the writer waits for next.
+enum Step {
+    Started(Result<ReplyStream, BotError>),
+    Piece(Option<Result<String, BotError>>),
+    Due,
+    Stop,
+}
+
+/// The outcome of a reply whose end could not be stored; it stays streaming until a
+/// process finds it stale.
+fn unstored(error: &StorageError) -> ReplyEvent {
+    tracing::error!(%error, "could not store the end of a reply");
+    ReplyEvent::Failed {
+        failure: ReplyFailure::Unstored,
+        message: None,
+    }
+}
+
+/// The last event of `events`.
+async fn last_event(mut events: ReplyFeed) -> Option<ReplyEvent> {
+    let mut last = None;
+    while let Some(event) = std::future::poll_fn(|cx| events.as_mut().poll_next(cx)).await {
+        last = Some(event);
+    }
+    last
+}
+
+/// The reply a reply's last event stands for: done, or failed and so an error.
+fn ended_with(event: Option<ReplyEvent>) -> Result<Message, Error> {
+    match event {
+        Some(ReplyEvent::Done(message)) => Ok(message),
+        Some(ReplyEvent::Failed { failure, .. }) => Err(failure.into()),
+        // A feed always ends with its outcome.
+        Some(ReplyEvent::Started(_) | ReplyEvent::Delta(_)) | None => {
+            Err(ReplyFailure::Unstored.into())
+        }
     }
 }
 
 #[async_trait]
 impl<R, M, B, C> Chat for ChatService<R, M, B, C>
 where
-    R: ConversationRepository,
-    M: MessageRepository,
-    B: Bot,
-    C: Clock,
+    R: ConversationRepository + 'static,
+    M: MessageRepository + 'static,
+    B: Bot + 'static,
+    C: Clock + 'static,
 {
     async fn conversations(&self, owner: UserId) -> Result<Vec<ConversationWithMessages>, Error> {
         Ok(self
+            .inner
             .conversations
             .list_conversations_with_messages(owner, Window::ALL)
             .await?)
     }
 
     async fn revision(&self, owner: UserId) -> Result<Revision, Error> {
-        Ok(self.conversations.revision(owner).await?)
+        Ok(self.inner.conversations.revision(owner).await?)
     }
 
     async fn conversation_page(
@@ -203,7 +479,11 @@ where
         page: PageRequest<ConversationCursor>,
     ) -> Result<Page<Conversation, ConversationCursor>, Error> {
         let probe = Window::probing(page);
-        let conversations = self.conversations.list_conversations(owner, probe).await?;
+        let conversations = self
+            .inner
+            .conversations
+            .list_conversations(owner, probe)
+            .await?;
         Ok(Page::from_probe(
             conversations,
             page.size,
@@ -218,6 +498,7 @@ where
     ) -> Result<Page<ConversationWithMessages, ConversationCursor>, Error> {
         let probe = Window::probing(page);
         let listed = self
+            .inner
             .conversations
             .list_conversations_with_messages(owner, probe)
             .await?;
@@ -233,6 +514,7 @@ where
         page: PageRequest<MessageCursor>,
     ) -> Result<Page<Message, MessageCursor>, Error> {
         let mut messages = self
+            .inner
             .messages
             .list_messages(owner, id, Window::probing(page))
             .await?
@@ -252,9 +534,13 @@ where
         let conversation = NewConversation {
             owner,
             name,
-            created_at: self.clock.now(),
+            created_at: self.inner.clock.now(),
         };
-        Ok(self.conversations.insert_conversation(conversation).await?)
+        Ok(self
+            .inner
+            .conversations
+            .insert_conversation(conversation)
+            .await?)
     }
 
     async fn rename_conversation(
@@ -263,14 +549,15 @@ where
         id: ConversationId,
         name: ConversationName,
     ) -> Result<Conversation, Error> {
-        self.conversations
-            .rename_conversation(owner, id, name, self.clock.now())
+        self.inner
+            .conversations
+            .rename_conversation(owner, id, name, self.inner.clock.now())
             .await?
             .ok_or(Error::ConversationNotFound)
     }
 
     async fn delete_conversation(&self, owner: UserId, id: ConversationId) -> Result<(), Error> {
-        if self.conversations.delete_conversation(owner, id).await? {
+        if self.inner.conversations.delete_conversation(owner, id).await? {
             Ok(())
         } else {
             Err(Error::ConversationNotFound)
@@ -283,723 +570,94 @@ where
         id: ConversationId,
         text: MessageText,
     ) -> Result<Exchange, Error> {
-        let AppendedMessage {
-            message: user_message,
-            conversation_name,
-        } = self
-            .append(
-                owner,
-                id,
-                Sender::User,
-                text.into_string(),
-                MessageStatus::Complete,
-            )
-            .await?;
-        let context = self.context(owner, user_message.clone()).await?;
-        let bot_message = self.reply(owner, context).await?;
-        if conversation_name == ConversationName::default() {
-            self.give_title(owner, &user_message, &bot_message).await;
-        }
+        let (user_message, generation) = self.inner.start(owner, id, text).await?;
+        let bot_message = ended_with(last_event(generation.feed(Some(u64::MAX))).await)?;
         Ok(Exchange {
             user_message,
             bot_message,
         })
     }
-}
 
-/// The bot's `reply` as it can be stored: without NUL characters, which PostgreSQL
-/// cannot hold.
-fn storable(reply: String) -> String {
-    if reply.contains('\0') {
-        reply.replace('\0', "")
-    } else {
-        reply
+    async fn start_reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        text: MessageText,
+    ) -> Result<StartedReply, Error> {
+        let (user_message, generation) = self.inner.start(owner, id, text).await?;
+        Ok(StartedReply {
+            user_message,
+            events: generation.feed(None),
+        })
+    }
+
+    async fn follow_reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        reply: MessageId,
+        after: Option<u64>,
+    ) -> Result<ReplyFeed, Error> {
+        if let Some(generation) = self.inner.generations.find(owner, id, reply) {
+            return Ok(generation.feed(after));
+        }
+        let snapshot = self
+            .inner
+            .messages
+            .find_reply(owner, id, reply)
+            .await?
+            .ok_or(Error::MessageNotFound)?;
+        Ok(self.inner.follower(owner).feed(snapshot, after))
+    }
+
+    async fn stop_reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        reply: MessageId,
+    ) -> Result<Message, Error> {
+        if let Some(generation) = self.inner.generations.find(owner, id, reply) {
+            generation.request_stop();
+            // A reply that failed meanwhile is returned as it is, like any finished one.
+            return match last_event(generation.feed(Some(u64::MAX))).await {
+                Some(ReplyEvent::Failed {
+                    message: Some(message),
+                    ..
+                }) => Ok(message),
+                outcome => ended_with(outcome),
+            };
+        }
+        self.inner
+            .messages
+            .interrupt_reply(owner, id, reply)
+            .await?
+            .ok_or(Error::MessageNotFound)
+    }
+
+    async fn interrupt_stale_replies(&self) -> Result<u64, Error> {
+        let stale_after = self.inner.replies.streaming.stale_after;
+        let silent_since = self.inner.clock.now().saturating_sub(stale_after);
+        Ok(self
+            .inner
+            .messages
+            .interrupt_stale_replies(silent_since)
+            .await?)
+    }
+
+    async fn finish_replies(&self, grace: Duration) {
+        let inner = &self.inner;
+        inner.generations.close();
+        let timer = inner.background.timer.as_ref();
+        if drained(&inner.generations, timer, grace).await {
+            return;
+        }
+        let left = inner.generations.count();
+        tracing::warn!(left, "stopping the replies still being written; they are kept as interrupted");
+        inner.generations.stop_all();
+        // Storing what each has is a write or two; this bounds a database that hangs.
+        drained(&inner.generations, timer, Duration::from_secs(5)).await;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use mockall::Sequence;
-    use mockall::predicate::eq;
-
-    use super::*;
-    use crate::ports::{MockBot, MockClock, MockConversationRepository, MockMessageRepository};
-    use crate::{MessageId, PageSize, ReplyStream, StorageError, Timestamp};
-
-    const OWNER: UserId = UserId::new(1);
-    const CONVERSATION: ConversationId = ConversationId::new(10);
-
-    fn now() -> Timestamp {
-        Timestamp::from_unix_millis(1_795_586_834_123).unwrap()
-    }
-
-    fn clock() -> MockClock {
-        let mut clock = MockClock::new();
-        clock.expect_now().return_const(now());
-        clock
-    }
-
-    fn conversation(name: &str) -> Conversation {
-        Conversation {
-            id: CONVERSATION,
-            owner: OWNER,
-            name: ConversationName::parse(name).unwrap(),
-            created_at: now(),
-            updated_at: now(),
-        }
-    }
-
-    /// `message` stored as `id` in a conversation the user named.
-    fn appended(id: i64, message: &NewMessage) -> AppendedMessage {
-        AppendedMessage {
-            message: stored(id, message),
-            conversation_name: ConversationName::parse("chat").unwrap(),
-        }
-    }
-
-    /// `message` stored as `id` in a conversation that still has the default name.
-    fn appended_untitled(id: i64, message: &NewMessage) -> AppendedMessage {
-        AppendedMessage {
-            conversation_name: ConversationName::default(),
-            ..appended(id, message)
-        }
-    }
-
-    /// A bot that looks at the history; expectations to be added.
-    fn bot() -> MockBot {
-        let mut bot = MockBot::new();
-        bot.expect_sees_history().return_const(true);
-        bot
-    }
-
-    fn stored(id: i64, message: &NewMessage) -> Message {
-        Message {
-            id: MessageId::new(id),
-            conversation_id: CONVERSATION,
-            sender: message.sender,
-            text: message.text.clone(),
-            status: message.status,
-            created_at: message.created_at,
-        }
-    }
-
-    type Service =
-        ChatService<MockConversationRepository, MockMessageRepository, MockBot, MockClock>;
-
-    fn service(
-        conversations: MockConversationRepository,
-        messages: MockMessageRepository,
-        bot: MockBot,
-    ) -> Service {
-        ChatService::new(conversations, messages, bot, clock())
-    }
-
-    #[tokio::test]
-    async fn lists_the_owners_conversations() {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_list_conversations_with_messages()
-            .with(eq(OWNER), eq(Window::ALL))
-            .returning(|_, _| {
-                Ok(vec![ConversationWithMessages {
-                    conversation: conversation("Hello"),
-                    messages: vec![],
-                }])
-            });
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        let listed = service.conversations(OWNER).await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].conversation.name.as_str(), "Hello");
-    }
-
-    fn numbered(id: i64) -> Conversation {
-        Conversation {
-            id: ConversationId::new(id),
-            ..conversation("Numbered")
-        }
-    }
-
-    fn two_at_a_time<C>(before: Option<C>) -> PageRequest<C> {
-        PageRequest {
-            size: PageSize::parse("2").unwrap(),
-            before,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_conversation_page_reads_one_more_to_know_whether_another_follows() {
-        let cursor = ConversationCursor::after(&numbered(9));
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_list_conversations()
-            .with(
-                eq(OWNER),
-                eq(Window {
-                    before: Some(cursor),
-                    limit: Some(3),
-                }),
-            )
-            .returning(|_, _| Ok(vec![numbered(8), numbered(7), numbered(6)]));
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        let page = service
-            .conversation_page(OWNER, two_at_a_time(Some(cursor)))
-            .await
-            .unwrap();
-        let ids: Vec<i64> = page.items.iter().map(|c| c.id.get()).collect();
-        assert_eq!(ids, [8, 7]);
-        assert_eq!(page.next, Some(ConversationCursor::after(&numbered(7))));
-    }
-
-    #[tokio::test]
-    async fn the_last_conversation_page_has_no_next() {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_list_conversations_with_messages()
-            .with(
-                eq(OWNER),
-                eq(Window {
-                    before: None,
-                    limit: Some(3),
-                }),
-            )
-            .returning(|_, _| {
-                Ok(vec![ConversationWithMessages {
-                    conversation: numbered(1),
-                    messages: vec![],
-                }])
-            });
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        let page = service
-            .conversation_page_with_messages(OWNER, two_at_a_time(None))
-            .await
-            .unwrap();
-        assert_eq!(page.items.len(), 1);
-        assert_eq!(page.next, None);
-    }
-
-    #[tokio::test]
-    async fn a_message_page_keeps_the_latest_messages_oldest_first() {
-        let before = MessageCursor(MessageId::new(40));
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_list_messages()
-            .with(
-                eq(OWNER),
-                eq(CONVERSATION),
-                eq(Window {
-                    before: Some(before),
-                    limit: Some(3),
-                }),
-            )
-            .returning(|_, _, _| {
-                let at = |id| {
-                    let new = NewMessage {
-                        sender: Sender::User,
-                        text: format!("message {id}"),
-                        status: MessageStatus::Complete,
-                        created_at: now(),
-                    };
-                    stored(id, &new)
-                };
-                Ok(Some(vec![at(31), at(32), at(33)]))
-            });
-        let service = service(MockConversationRepository::new(), messages, bot());
-
-        let page = service
-            .message_page(OWNER, CONVERSATION, two_at_a_time(Some(before)))
-            .await
-            .unwrap();
-        let ids: Vec<i64> = page.items.iter().map(|m| m.id.get()).collect();
-        assert_eq!(ids, [32, 33]);
-        assert_eq!(page.next, Some(MessageCursor(MessageId::new(32))));
-    }
-
-    #[tokio::test]
-    async fn messages_of_a_foreign_conversation_are_not_found() {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_list_messages()
-            .returning(|_, _, _| Ok(None));
-        let service = service(MockConversationRepository::new(), messages, bot());
-
-        let refused = service
-            .message_page(OWNER, CONVERSATION, PageRequest::default())
-            .await;
-        assert!(matches!(refused, Err(Error::ConversationNotFound)));
-    }
-
-    #[tokio::test]
-    async fn creates_a_conversation_for_the_owner_at_the_current_time() {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_insert_conversation()
-            .with(eq(NewConversation {
-                owner: OWNER,
-                name: ConversationName::default(),
-                created_at: now(),
-            }))
-            .returning(|_| Ok(conversation("New conversation")));
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        let created = service
-            .create_conversation(OWNER, ConversationName::default())
-            .await
-            .unwrap();
-        assert_eq!(created.name.as_str(), "New conversation");
-    }
-
-    #[tokio::test]
-    async fn renames_only_the_owners_conversation() {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_rename_conversation()
-            .with(
-                eq(OWNER),
-                eq(CONVERSATION),
-                eq(ConversationName::parse("Renamed").unwrap()),
-                eq(now()),
-            )
-            .returning(|_, _, name, _| Ok(Some(conversation(name.as_str()))));
-        conversations
-            .expect_rename_conversation()
-            .returning(|_, _, _, _| Ok(None));
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        let renamed = service
-            .rename_conversation(
-                OWNER,
-                CONVERSATION,
-                ConversationName::parse("Renamed").unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(renamed.name.as_str(), "Renamed");
-
-        let foreign = service
-            .rename_conversation(
-                UserId::new(2),
-                CONVERSATION,
-                ConversationName::parse("Mine now").unwrap(),
-            )
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(foreign, Error::ConversationNotFound),
-            "{foreign:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn deleting_a_missing_or_foreign_conversation_is_not_found() {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_delete_conversation()
-            .with(eq(OWNER), eq(CONVERSATION))
-            .returning(|_, _| Ok(true));
-        conversations
-            .expect_delete_conversation()
-            .returning(|_, _| Ok(false));
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        service
-            .delete_conversation(OWNER, CONVERSATION)
-            .await
-            .unwrap();
-        let error = service
-            .delete_conversation(UserId::new(2), CONVERSATION)
-            .await
-            .unwrap_err();
-        assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
-    }
-
-    /// A reply arriving as `pieces`.
-    fn streaming(pieces: Vec<Result<&'static str, BotError>>) -> ReplyStream {
-        Box::pin(futures_util::stream::iter(
-            pieces.into_iter().map(|piece| piece.map(str::to_owned)),
-        ))
-    }
-
-    /// A message store that stores whatever it is given, numbering from 101, in a
-    /// conversation still named by default, and finds `history` before the user's
-    /// message.
-    fn storing_messages_with(history: Vec<Message>) -> MockMessageRepository {
-        let mut messages = MockMessageRepository::new();
-        let mut next = 100;
-        messages.expect_append_message().returning(move |_, _, m| {
-            next += 1;
-            Ok(Some(appended_untitled(next, &m)))
-        });
-        messages
-            .expect_list_messages()
-            .returning(move |_, _, _| Ok(Some(history.clone())));
-        messages
-    }
-
-    fn storing_messages() -> MockMessageRepository {
-        storing_messages_with(Vec::new())
-    }
-
-    /// A conversation store that takes any title.
-    fn titled() -> MockConversationRepository {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_title_conversation()
-            .returning(|_, _, _| Ok(true));
-        conversations
-    }
-
-    fn said(id: i64, sender: Sender, text: &str) -> Message {
-        let new = NewMessage {
-            sender,
-            text: text.to_owned(),
-            status: MessageStatus::Complete,
-            created_at: now(),
-        };
-        stored(id, &new)
-    }
-
-    #[tokio::test]
-    async fn send_message_stores_the_users_message_then_asks_the_bot_with_the_context_then_stores_its_reply()
-     {
-        let mut sequence = Sequence::new();
-        let mut messages = MockMessageRepository::new();
-        let mut bot = bot();
-        messages
-            .expect_append_message()
-            .withf(|owner, id, m| {
-                *owner == OWNER
-                    && *id == CONVERSATION
-                    && m.sender == Sender::User
-                    && m.text == "hi"
-                    && m.status == MessageStatus::Complete
-            })
-            .times(1)
-            .in_sequence(&mut sequence)
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        let earlier = vec![
-            said(98, Sender::User, "before"),
-            said(99, Sender::Bot, "reply"),
-        ];
-        let history = earlier.clone();
-        messages
-            .expect_list_messages()
-            .with(
-                eq(OWNER),
-                eq(CONVERSATION),
-                eq(Window {
-                    before: Some(MessageCursor(MessageId::new(100))),
-                    limit: Some(2),
-                }),
-            )
-            .times(1)
-            .in_sequence(&mut sequence)
-            .returning(move |_, _, _| Ok(Some(history.clone())));
-        bot.expect_reply()
-            .withf(move |context| {
-                context.system_prompt == "Be brief."
-                    && context.history == earlier
-                    && context.message.id == MessageId::new(100)
-                    && context.message.text == "hi"
-            })
-            .times(1)
-            .in_sequence(&mut sequence)
-            .returning(|_| Ok(streaming(vec![Ok("hello "), Ok("to "), Ok("you")])));
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| {
-                m.sender == Sender::Bot
-                    && m.text == "hello to you"
-                    && m.status == MessageStatus::Complete
-            })
-            .times(1)
-            .in_sequence(&mut sequence)
-            .returning(|_, _, m| Ok(Some(appended(101, &m))));
-        bot.expect_title().never();
-        let service =
-            service(MockConversationRepository::new(), messages, bot).with_replies(ReplySettings {
-                system_prompt: "Be brief.".to_owned(),
-                history_messages: 2,
-            });
-
-        let exchange = service
-            .send_message(OWNER, CONVERSATION, MessageText::parse(" hi ").unwrap())
-            .await
-            .unwrap();
-        assert_eq!(exchange.user_message.sender, Sender::User);
-        assert_eq!(exchange.user_message.text, "hi");
-        assert_eq!(exchange.bot_message.sender, Sender::Bot);
-        assert_eq!(exchange.bot_message.id, MessageId::new(101));
-    }
-
-    #[tokio::test]
-    async fn without_history_the_store_is_not_asked_for_it() {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        messages.expect_list_messages().never();
-        let mut bot = bot();
-        bot.expect_reply()
-            .withf(|context| context.history.is_empty())
-            .returning(|_| Ok(streaming(vec![Ok("ok")])));
-        bot.expect_title()
-            .returning(|_, _| Ok("A title".to_owned()));
-        let service = service(titled(), messages, bot).with_replies(ReplySettings {
-            history_messages: 0,
-            ..ReplySettings::default()
-        });
-        say_hi(&service).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_bot_that_does_not_look_at_the_history_is_given_none_and_costs_no_read() {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        messages.expect_list_messages().never();
-        let mut bot = MockBot::new();
-        bot.expect_sees_history().return_const(false);
-        bot.expect_reply()
-            .withf(|context| context.history.is_empty())
-            .returning(|_| Ok(streaming(vec![Ok("ok")])));
-        say_hi(&service(MockConversationRepository::new(), messages, bot))
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn the_first_reply_titles_the_conversation_if_its_name_is_the_default() {
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok("Fjords, mostly.")])));
-        bot.expect_title()
-            .withf(|message, reply| message == "Where to hike?" && reply == "Fjords, mostly.")
-            .times(1)
-            .returning(|_, _| Ok("  Hiking in Norway ".to_owned()));
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_title_conversation()
-            .withf(|owner, id, title| {
-                *owner == OWNER && *id == CONVERSATION && title.as_str() == "Hiking in Norway"
-            })
-            .times(1)
-            .returning(|_, _, _| Ok(false));
-        let service = service(conversations, storing_messages(), bot);
-        service
-            .send_message(
-                OWNER,
-                CONVERSATION,
-                MessageText::parse("Where to hike?").unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_conversation_the_user_named_is_never_titled_and_the_bot_not_asked() {
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok("ok")])));
-        bot.expect_title().never();
-        let mut conversations = MockConversationRepository::new();
-        conversations.expect_title_conversation().never();
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        messages
-            .expect_list_messages()
-            .returning(|_, _, _| Ok(Some(Vec::new())));
-        say_hi(&service(conversations, messages, bot))
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_title_that_fails_keeps_the_name_and_the_reply() {
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok("ok")])));
-        bot.expect_title().returning(|_, _| Err(BotError::Timeout));
-        let mut conversations = MockConversationRepository::new();
-        conversations.expect_title_conversation().never();
-        let service = service(conversations, storing_messages(), bot);
-        let exchange = say_hi(&service).await.unwrap();
-        assert_eq!(exchange.bot_message.text, "ok");
-    }
-
-    #[tokio::test]
-    async fn a_long_title_is_cut_to_a_name_at_a_word() {
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok("ok")])));
-        bot.expect_title()
-            .returning(|_, _| Ok(format!("{} end", "word ".repeat(30))));
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_title_conversation()
-            .withf(|_, _, title| {
-                title.as_str().chars().count() <= ConversationName::MAX_CHARS
-                    && title.as_str().ends_with("word")
-            })
-            .times(1)
-            .returning(|_, _, _| Ok(true));
-        let service = service(conversations, storing_messages(), bot);
-        say_hi(&service).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn send_message_to_a_missing_or_foreign_conversation_never_asks_the_bot() {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .times(1)
-            .returning(|_, _, _| Ok(None));
-        let mut bot = bot();
-        bot.expect_reply().never();
-        let service = service(MockConversationRepository::new(), messages, bot);
-
-        let error = say_hi(&service).await.unwrap_err();
-        assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
-    }
-
-    /// Sends "hi" to the conversation.
-    async fn say_hi(service: &Service) -> Result<Exchange, Error> {
-        service
-            .send_message(OWNER, CONVERSATION, MessageText::parse("hi").unwrap())
-            .await
-    }
-
-    /// A message store that stores the user's message as 100, in a conversation the
-    /// user named, finds no history before it, and is told nothing about the bot's.
-    fn user_message_stored() -> MockMessageRepository {
-        let mut messages = MockMessageRepository::new();
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| m.sender == Sender::User)
-            .times(1)
-            .returning(|_, _, m| Ok(Some(appended(100, &m))));
-        messages
-            .expect_list_messages()
-            .returning(|_, _, _| Ok(Some(Vec::new())));
-        messages
-    }
-
-    /// What sending gives with `bot`, asserting that the user's message is stored and
-    /// no reply.
-    async fn sent_without_a_reply(bot: MockBot) -> Error {
-        let mut messages = user_message_stored();
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| m.sender == Sender::Bot)
-            .never();
-        say_hi(&service(MockConversationRepository::new(), messages, bot))
-            .await
-            .unwrap_err()
-    }
-
-    #[tokio::test]
-    async fn a_bot_failing_before_any_text_keeps_the_users_message_and_stores_no_reply() {
-        let mut refused = bot();
-        refused
-            .expect_reply()
-            .returning(|_| Err(BotError::Status { status: 500 }));
-        let mut silent = bot();
-        silent
-            .expect_reply()
-            .returning(|_| Ok(streaming(vec![Err(BotError::Timeout)])));
-        for bot in [refused, silent] {
-            let error = sent_without_a_reply(bot).await;
-            assert!(matches!(error, Error::BotUnavailable(_)), "{error:?}");
-            assert_eq!(
-                error.to_string(),
-                "the bot is unavailable, try again shortly"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn a_bot_breaking_off_after_some_text_stores_that_text_as_failed() {
-        let mut messages = user_message_stored();
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| {
-                m.sender == Sender::Bot && m.text == "Half a " && m.status == MessageStatus::Failed
-            })
-            .times(1)
-            .returning(|_, _, m| Ok(Some(appended(101, &m))));
-        let mut bot = bot();
-        bot.expect_reply().returning(|_| {
-            Ok(streaming(vec![
-                Ok("Half "),
-                Ok("a "),
-                Err(BotError::Broken("connection reset".into())),
-                Ok("never read"),
-            ]))
-        });
-        bot.expect_title().never();
-        let service = service(MockConversationRepository::new(), messages, bot);
-
-        let error = say_hi(&service).await.unwrap_err();
-        assert!(
-            matches!(error, Error::BotUnavailable(BotError::Broken(_))),
-            "{error:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn storage_outage_is_reported_as_unavailable() {
-        let mut conversations = MockConversationRepository::new();
-        conversations
-            .expect_list_conversations_with_messages()
-            .returning(|_, _| Err(StorageError::Unavailable("pool timed out".into())));
-        let service = service(conversations, MockMessageRepository::new(), bot());
-
-        let error = service.conversations(OWNER).await.unwrap_err();
-        assert!(matches!(error, Error::StorageUnavailable(_)), "{error:?}");
-    }
-
-    #[tokio::test]
-    async fn an_empty_bot_reply_is_a_bot_failure_and_stores_nothing() {
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok(" \n "), Ok("")])));
-        let error = sent_without_a_reply(bot).await;
-        assert!(
-            matches!(error, Error::BotUnavailable(BotError::Empty)),
-            "{error:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn nul_characters_are_removed_from_bot_replies() {
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok("a\0"), Ok("b")])));
-        bot.expect_title().returning(|_, _| Ok("t".to_owned()));
-        let service = service(titled(), storing_messages(), bot);
-
-        let exchange = say_hi(&service).await.unwrap();
-        assert_eq!(exchange.bot_message.text, "ab");
-    }
-
-    #[tokio::test]
-    async fn a_conversation_deleted_while_the_bot_thinks_is_not_found() {
-        let mut messages = user_message_stored();
-        messages
-            .expect_append_message()
-            .withf(|_, _, m| m.sender == Sender::Bot)
-            .returning(|_, _, _| Ok(None));
-        let mut bot = bot();
-        bot.expect_reply()
-            .returning(|_| Ok(streaming(vec![Ok("too late")])));
-        let service = service(MockConversationRepository::new(), messages, bot);
-
-        let error = say_hi(&service).await.unwrap_err();
-        assert!(matches!(error, Error::ConversationNotFound), "{error:?}");
-    }
-}
+mod tests;

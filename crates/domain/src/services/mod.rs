@@ -4,9 +4,11 @@
 mod accounts;
 mod chat;
 mod health;
+mod replies;
 mod sessions;
 
 pub use accounts::AccountService;
-pub use chat::{ChatService, ReplySettings};
+pub use chat::{Background, ChatService, ReplySettings};
+pub use replies::StreamSettings;
 pub use health::HealthService;
 pub use sessions::SessionService;

@@ -18,6 +18,7 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::session::CurrentUser;
+use crate::sse;
 
 /// The seed's whole list without a query; a page with `limit`, `before` or `include`.
 #[utoipa::path(
@@ -266,24 +267,39 @@ pub(super) async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Stores the user's message, asks the bot, stores its reply.
+/// Stores the user's message, asks the bot, stores its reply; streamed as server-sent
+/// events when asked for.
 #[utoipa::path(
     post,
     path = "/api/conversations/{id}/messages",
     tag = "conversations",
     summary = "Send a message and get the bot's reply",
     description = "Stores the message, then asks the bot and stores its reply; if the bot \
-        fails, the user's message stays. Rate limited per user.",
+        fails, the user's message stays. Rate limited per user. One reply at a time per \
+        conversation.\n\n\
+        With `Accept: text/event-stream`, answers 200 with server-sent events as the reply \
+        is written: `message` (the stored user message), `reply` (the bot message as \
+        created: empty, `streaming`), `delta` events numbered by `id` from 1 \
+        (`{\"message_id\", \"text\"}`), then `done` (the stored reply) or `error` \
+        (`{\"error\", \"code\"}`; a reply with some text is stored `failed`), with \
+        `: keep-alive` comments while nothing comes. The reply is written to its end even \
+        if the client goes: follow it again with \
+        `GET /api/conversations/{id}/messages/{message_id}/events`. Errors before the \
+        stream starts are the JSON errors below.",
     params(("id" = i64, Path, minimum = 1, description = "The conversation's id.")),
     request_body = MessageBody,
     security(("session" = [])),
     responses(
+        (status = 200, description = "With `Accept: text/event-stream`: the events of the \
+            exchange, as described above.", content_type = "text/event-stream", body = String),
         (status = 201, description = "The user's message and the bot's reply, in that order.",
             body = [MessageOut]),
         (status = 400, description = "`validation_failed`: the text breaks a rule; the \
             sentence says which.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such conversation of yours (also for \
             another user's, and for ids that are not positive integers).", body = ErrorBody),
+        (status = 409, description = "`conflict`: a reply is still being written in this \
+            conversation; nothing was stored.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many messages from this user.",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 502, description = "`bot_unavailable`: the bot did not reply; the user's \
@@ -294,11 +310,18 @@ pub(super) async fn send_message(
     state: web::Data<State>,
     CurrentUser(user): CurrentUser,
     id: web::Path<i64>,
+    request: HttpRequest,
     Json(body): Json<MessageBody>,
 ) -> Result<HttpResponse, ApiError> {
     let text = MessageText::parse_with_limit(&body.text, state.max_message_chars)?;
     let id = ConversationId::new(id.into_inner());
-    let exchange = state.services.chat.send_message(user, id, text).await?;
+    let chat = &state.services.chat;
+    if sse::wants_events(&request) {
+        let started = chat.start_reply(user, id, text).await?;
+        let first = vec![sse::message_event(&started.user_message)];
+        return Ok(sse::response(first, started.events, state.keep_alive));
+    }
+    let exchange = chat.send_message(user, id, text).await?;
     let body = [
         MessageOut::from(&exchange.user_message),
         MessageOut::from(&exchange.bot_message),

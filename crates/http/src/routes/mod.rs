@@ -6,6 +6,7 @@ pub(crate) mod conversations;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod index;
+pub(crate) mod replies;
 
 use actix_governor::Governor;
 use actix_web::middleware::Condition;
@@ -93,6 +94,14 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
             .route(web::get().to(conversations::list_messages))
             .route(web::head().to(conversations::list_messages))
             .route(web::post().to(conversations::send_message).wrap(per_user)),
+    )
+    .service(
+        resource("/conversations/{id}/messages/{message_id}/events", "GET")
+            .route(web::get().to(replies::events)),
+    )
+    .service(
+        resource("/conversations/{id}/messages/{message_id}/stop", "POST")
+            .route(web::post().to(replies::stop)),
     );
 }
 

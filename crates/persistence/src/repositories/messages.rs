@@ -1,14 +1,17 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::MessageRepository;
 use chatbot_domain::{
-    AppendedMessage, ConversationId, ConversationName, Message, MessageCursor, NewMessage,
-    StorageError, UserId, Window,
+    AppendedMessage, BegunExchange, ConversationId, ConversationName, Message, MessageCursor,
+    MessageId, MessageStatus, NewMessage, ReplySnapshot, ReplyText, StorageError, Timestamp,
+    UserId, Window,
 };
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::conversations::owned;
-use super::{columns_of, limit_of};
+use super::{columns_of, limit_of, replies};
 use crate::Database;
+use crate::connection::AnyConnection;
 use crate::database::corrupt;
 use crate::rows::{MessageRow, NewMessageRow, to_column};
 use crate::schema::{conversations, messages};
@@ -32,13 +35,7 @@ impl MessageRepository for Database {
         let appended = self
             .write(move |connection| {
                 connection.transaction(|connection| {
-                    // The write that checks ownership comes first; see the module docs.
-                    let Some(name) = diesel::update(owned(owner, conversation))
-                        .set(conversations::updated_at.eq(at))
-                        .returning(conversations::name)
-                        .get_result::<String>(connection)
-                        .optional()?
-                    else {
+                    let Some(name) = mark_active(connection, owner, conversation, at)? else {
                         return Ok(None);
                     };
                     diesel::insert_into(messages::table)
@@ -101,4 +98,74 @@ impl MessageRepository for Database {
         messages.reverse();
         Ok(Some(messages))
     }
+
+    async fn begin_exchange(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        message: NewMessage,
+    ) -> Result<Option<BegunExchange>, StorageError> {
+        replies::begin_exchange(self, owner, conversation, message).await
+    }
+
+    async fn checkpoint_reply(
+        &self,
+        reply: MessageId,
+        text: &ReplyText,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        replies::checkpoint_reply(self, reply, text, at).await
+    }
+
+    async fn finish_reply(
+        &self,
+        reply: MessageId,
+        text: String,
+        status: MessageStatus,
+    ) -> Result<Option<Message>, StorageError> {
+        replies::finish_reply(self, reply, text, status).await
+    }
+
+    async fn discard_reply(&self, reply: MessageId) -> Result<(), StorageError> {
+        replies::discard_reply(self, reply).await
+    }
+
+    async fn find_reply(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        reply: MessageId,
+    ) -> Result<Option<ReplySnapshot>, StorageError> {
+        replies::find_reply(self, owner, conversation, reply).await
+    }
+
+    async fn interrupt_reply(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        reply: MessageId,
+    ) -> Result<Option<Message>, StorageError> {
+        replies::interrupt_reply(self, owner, conversation, reply).await
+    }
+
+    async fn interrupt_stale_replies(&self, silent_since: Timestamp) -> Result<u64, StorageError> {
+        replies::interrupt_stale_replies(self, silent_since).await
+    }
+}
+
+/// Marks `owner`'s conversation `conversation` active at `at`, returning its name;
+/// `None` when `owner` has no such conversation. It checks ownership with a write, so
+/// it comes first in a transaction that appends (see the module docs); on PostgreSQL it
+/// also locks the conversation's row, which serialises appends to one conversation.
+pub(super) fn mark_active(
+    connection: &mut AnyConnection,
+    owner: UserId,
+    conversation: ConversationId,
+    at: NaiveDateTime,
+) -> QueryResult<Option<String>> {
+    diesel::update(owned(owner, conversation))
+        .set(conversations::updated_at.eq(at))
+        .returning(conversations::name)
+        .get_result::<String>(connection)
+        .optional()
 }

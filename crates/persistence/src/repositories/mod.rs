@@ -11,6 +11,7 @@ use crate::connection::AnyConnection;
 
 mod conversations;
 mod messages;
+mod replies;
 mod sessions;
 mod users;
 

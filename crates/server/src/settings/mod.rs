@@ -64,6 +64,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Who replies to messages.
     pub bot: BotSettings,
+    /// Replies as they are written: event streams and their writers.
+    pub streaming: StreamingSettings,
     /// Logging.
     pub log: LogSettings,
     /// The profile the settings were loaded for.
@@ -262,6 +264,29 @@ impl std::fmt::Debug for BotSettings {
             .field("max_tokens", &self.max_tokens)
             .field("temperature", &self.temperature)
             .finish_non_exhaustive()
+    }
+}
+
+/// `[streaming]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamingSettings {
+    /// `streaming.keep_alive_seconds`: the longest an event stream stays silent before
+    /// it sends a keep-alive comment.
+    pub keep_alive_seconds: u64,
+    /// `streaming.stale_after_seconds`: how long a streaming reply may go without a
+    /// sign of life from its writer before any instance marks it interrupted.
+    pub stale_after_seconds: u64,
+}
+
+impl StreamingSettings {
+    /// `streaming.keep_alive_seconds` as a duration.
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_seconds)
+    }
+
+    /// `streaming.stale_after_seconds` as a duration.
+    pub fn stale_after(&self) -> Duration {
+        Duration::from_secs(self.stale_after_seconds)
     }
 }
 
@@ -574,6 +599,14 @@ impl Settings {
                 self.bot.first_token_timeout_seconds,
             ),
             ("bot.idle_timeout_seconds", self.bot.idle_timeout_seconds),
+            (
+                "streaming.keep_alive_seconds",
+                self.streaming.keep_alive_seconds,
+            ),
+            (
+                "streaming.stale_after_seconds",
+                self.streaming.stale_after_seconds,
+            ),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(SettingsError::Invalid {

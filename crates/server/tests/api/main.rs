@@ -15,4 +15,5 @@ mod openapi;
 mod pages;
 mod security;
 mod sessions;
+mod streaming;
 mod support;

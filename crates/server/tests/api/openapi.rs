@@ -315,7 +315,7 @@ api_tests! {
                 .map(|method| method.to_uppercase())
                 .collect();
             documented.sort();
-            let concrete = path.replace("{id}", &id.to_string());
+            let concrete = path.replace("{id}", &id.to_string()).replace("{message_id}", "1");
             for method in METHODS.iter().filter(|method| item.get(**method).is_none()) {
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
                 let reply = client.send(method.clone(), &concrete, None, &[]).await;
@@ -546,7 +546,10 @@ async fn probe(
             )
             .await;
         assert_eq!(reply.status, 201, "{reply:?}");
-        concrete = path.replace("{id}", &id.to_string());
+        let message_id = reply.body[1]["id"].to_string();
+        concrete = path
+            .replace("{id}", &id.to_string())
+            .replace("{message_id}", &message_id);
     }
     let operation = document["paths"]
         .get(path)

@@ -235,3 +235,174 @@ macro_rules! api_tests {
     };
 }
 pub(crate) use api_tests;
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: String,
+    pub id: Option<u64>,
+    pub data: Value,
+}
+
+type Body = std::pin::Pin<
+    Box<dyn futures_core::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>>,
+>;
+
+/// An event stream being read, event by event, as slowly as the test likes.
+pub struct Events {
+    pub headers: HeaderMap,
+    body: Body,
+    buffer: Vec<u8>,
+    /// How many `: keep-alive` comments came so far.
+    pub keep_alives: usize,
+}
+
+impl Events {
+    /// The next event; `None` once the server has ended the stream.
+    pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block).expect("events are UTF-8");
+                let (mut name, mut id, mut data) = (None, None, None);
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event: ") {
+                        name = Some(value.to_owned());
+                    } else if let Some(value) = line.strip_prefix("id: ") {
+                        id = Some(value.parse().expect("numeric event ids"));
+                    } else if let Some(value) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(value).expect("JSON data"));
+                    } else if line.starts_with(": keep-alive") {
+                        self.keep_alives += 1;
+                    } else {
+                        assert!(line.is_empty(), "unexpected line {line:?}");
+                    }
+                }
+                if let Some(name) = name {
+                    let data = data.expect("every event has data");
+                    return Some(Event { name, id, data });
+                }
+                continue;
+            }
+            let chunk = std::future::poll_fn(|cx| self.body.as_mut().poll_next(cx)).await;
+            match chunk {
+                Some(chunk) => self.buffer.extend_from_slice(&chunk.expect("the stream reads")),
+                None => {
+                    assert!(self.buffer.is_empty(), "a partial event at the end");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The next event, which must be `name`.
+    pub async fn expect(&mut self, name: &str) -> Event {
+        let event = self.next().await.expect("another event");
+        assert_eq!(event.name, name, "{event:?}");
+        event
+    }
+
+    /// Every event up to the end of the stream.
+    pub async fn rest(mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next().await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+/// The text of `events`' deltas, joined, after checking they are numbered from
+/// `first` without a gap.
+pub fn joined_deltas(events: &[Event], first: u64) -> String {
+    let deltas: Vec<&Event> = events.iter().filter(|e| e.name == "delta").collect();
+    for (n, delta) in (first..).zip(&deltas) {
+        assert_eq!(delta.id, Some(n), "deltas are numbered in order: {events:?}");
+    }
+    deltas
+        .iter()
+        .map(|d| d.data["text"].as_str().unwrap())
+        .collect()
+}
+
+impl Client {
+    /// A request answered with an event stream (`Ok`), or with anything else, read
+    /// whole (`Err`).
+    pub async fn events(
+        &mut self,
+        method: awc::http::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Events, Reply> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .insert_header(("Accept", "text/event-stream"));
+        if let Some(cookie) = &self.cookie {
+            request = request.insert_header((COOKIE, cookie.clone()));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = match body {
+            Some(body) => request
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .send_body(body.to_string())
+                .await,
+            None => request.send().await,
+        }
+        .expect("the server answers");
+        let headers = response.headers().clone();
+        let is_stream = headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|t| t.to_str().unwrap_or_default().starts_with("text/event-stream"));
+        if response.status() == StatusCode::OK && is_stream {
+            return Ok(Events {
+                headers,
+                body: Box::pin(response),
+                buffer: Vec::new(),
+                keep_alives: 0,
+            });
+        }
+        let bytes = response.body().limit(10 << 20).await.unwrap();
+        Err(Reply {
+            status: response.status(),
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        })
+    }
+
+    /// Sends `text` to `conversation` asking for the reply as events.
+    pub async fn stream_message(&mut self, conversation: i64, text: &str) -> Events {
+        self.events(
+            awc::http::Method::POST,
+            &format!("/api/conversations/{conversation}/messages"),
+            Some(json!({"text": text})),
+            &[],
+        )
+        .await
+        .expect("an event stream")
+    }
+
+    /// Follows reply `message` of `conversation`, after delta `after` if given.
+    pub async fn follow(
+        &mut self,
+        conversation: i64,
+        message: i64,
+        after: Option<u64>,
+    ) -> Result<Events, Reply> {
+        let after = after.map(|n| n.to_string());
+        let headers: Vec<(&str, &str)> = after
+            .iter()
+            .map(|n| ("Last-Event-ID", n.as_str()))
+            .collect();
+        self.events(
+            awc::http::Method::GET,
+            &format!("/api/conversations/{conversation}/messages/{message}/events"),
+            None,
+            &headers,
+        )
+        .await
+    }
+}

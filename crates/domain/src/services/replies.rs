@@ -1,0 +1,409 @@
+//! Replies being written: this process's registry of them, and how readers follow
+//! one, here (from memory) or from another process (from the stored checkpoints).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use futures_core::Stream;
+
+use crate::ports::{MessageRepository, Timer};
+use crate::{
+    ConversationId, Delta, Message, MessageId, MessageStatus, ReplyEvent, ReplyFailure,
+    ReplyFeed, ReplySnapshot, ReplyText, UserId,
+};
+
+/// How replies are written and followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// How soon text that came is stored, at the latest, while text arrives: a reader
+    /// in another process sees it then.
+    pub checkpoint_every: Duration,
+    /// How long a streaming reply may go without a sign of life from its writer before
+    /// any process marks it interrupted (its writer died). Writers give a sign three
+    /// times as often.
+    pub stale_after: Duration,
+    /// How often a reader of a reply written by another process looks at the stored
+    /// text.
+    pub follow_every: Duration,
+}
+
+impl StreamSettings {
+    /// Unless configured otherwise: checkpoints within 200 ms and a look every 100 ms
+    /// keep a reader elsewhere within about 300 ms of the writer; dead writers are
+    /// found after 30 s.
+    pub const DEFAULT: Self = Self {
+        checkpoint_every: Duration::from_millis(200),
+        stale_after: Duration::from_secs(30),
+        follow_every: Duration::from_millis(100),
+    };
+
+    /// How often a writer gives a sign of life when no text comes.
+    pub fn heartbeat_every(&self) -> Duration {
+        self.stale_after / 3
+    }
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The replies this process is writing, by message id.
+#[derive(Debug, Default)]
+pub(crate) struct Generations {
+    running: Mutex<HashMap<MessageId, Arc<Generation>>>,
+    closing: AtomicBool,
+}
+
+impl Generations {
+    /// Registers a reply about to be written; `None` once the process is shutting
+    /// down.
+    pub(crate) fn register(
+        &self,
+        owner: UserId,
+        reply: Message,
+    ) -> Option<Arc<Generation>> {
+        if self.closing.load(Ordering::SeqCst) {
+            return None;
+        }
+        let generation = Arc::new(Generation {
+            owner,
+            reply: reply.clone(),
+            state: Mutex::new(State::default()),
+        });
+        lock(&self.running).insert(reply.id, Arc::clone(&generation));
+        Some(generation)
+    }
+
+    /// The reply `id` of `owner`'s conversation `conversation`, if this process
+    /// writes it.
+    pub(crate) fn find(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+        id: MessageId,
+    ) -> Option<Arc<Generation>> {
+        lock(&self.running)
+            .get(&id)
+            .filter(|generation| {
+                generation.owner == owner && generation.reply.conversation_id == conversation
+            })
+            .cloned()
+    }
+
+    pub(crate) fn remove(&self, id: MessageId) {
+        lock(&self.running).remove(&id);
+    }
+
+    /// Refuses new replies from now on.
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        lock(&self.running).len()
+    }
+
+    /// Asks every reply still being written to stop.
+    pub(crate) fn stop_all(&self) {
+        for generation in lock(&self.running).values() {
+            generation.request_stop();
+        }
+    }
+}
+
+/// One reply being written in this process: its text so far, its outcome once it has
+/// one, and who waits for either.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    owner: UserId,
+    reply: Message,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    text: ReplyText,
+    outcome: Option<ReplyEvent>,
+    stop_requested: bool,
+    writer: Option<Waker>,
+    readers: Vec<Waker>,
+}
+
+impl Generation {
+    /// The reply as created.
+    pub(crate) fn reply(&self) -> &Message {
+        &self.reply
+    }
+
+    /// Adds a piece of text and tells the readers.
+    pub(crate) fn push(&self, piece: &str) {
+        let readers = {
+            let mut state = lock(&self.state);
+            state.text.push(piece);
+            std::mem::take(&mut state.readers)
+        };
+        readers.into_iter().for_each(Waker::wake);
+    }
+
+    /// The text so far.
+    pub(crate) fn text(&self) -> ReplyText {
+        lock(&self.state).text.clone()
+    }
+
+    /// How many deltas have come.
+    pub(crate) fn deltas(&self) -> u64 {
+        lock(&self.state).text.deltas()
+    }
+
+    /// Ends the reply with `outcome` (stored already) and tells the readers.
+    pub(crate) fn finish(&self, outcome: ReplyEvent) {
+        let readers = {
+            let mut state = lock(&self.state);
+            state.outcome = Some(outcome);
+            std::mem::take(&mut state.readers)
+        };
+        readers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Asks the writer to stop.
+    pub(crate) fn request_stop(&self) {
+        let writer = {
+            let mut state = lock(&self.state);
+            state.stop_requested = true;
+            state.writer.take()
+        };
+        if let Some(writer) = writer {
+            writer.wake();
+        }
+    }
+
+    /// Whether a stop was asked for; if not, the writer is woken when one is.
+    pub(crate) fn poll_stop(&self, cx: &Context<'_>) -> bool {
+        let mut state = lock(&self.state);
+        if !state.stop_requested {
+            state.writer = Some(cx.waker().clone());
+        }
+        state.stop_requested
+    }
+
+    /// The events for a reader: from the start (with the reply as created) when
+    /// `after` is `None`, else those after delta `after`.
+    pub(crate) fn feed(self: &Arc<Self>, after: Option<u64>) -> ReplyFeed {
+        Box::pin(LocalFeed {
+            generation: Arc::clone(self),
+            started: after.is_none().then(|| self.reply.clone()),
+            next: after.unwrap_or(0).saturating_add(1),
+            ended: false,
+        })
+    }
+}
+
+/// A reader of a reply this process writes. It keeps only its place: however slow
+/// it reads, it costs no memory beyond the reply's own text, and never holds up the
+/// writer or the other readers.
+struct LocalFeed {
+    generation: Arc<Generation>,
+    started: Option<Message>,
+    next: u64,
+    ended: bool,
+}
+
+impl Stream for LocalFeed {
+    type Item = ReplyEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ReplyEvent>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(reply) = this.started.take() {
+            return Poll::Ready(Some(ReplyEvent::Started(reply)));
+        }
+        let mut state = lock(&this.generation.state);
+        if let Some(text) = state.text.delta(this.next) {
+            let delta = Delta {
+                message_id: this.generation.reply.id,
+                seq: this.next,
+                text: text.to_owned(),
+            };
+            this.next += 1;
+            return Poll::Ready(Some(ReplyEvent::Delta(delta)));
+        }
+        if let Some(outcome) = &state.outcome {
+            this.ended = true;
+            return Poll::Ready(Some(outcome.clone()));
+        }
+        if !state.readers.iter().any(|reader| reader.will_wake(cx.waker())) {
+            state.readers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// The event that ends a stored, finished reply.
+pub(crate) fn outcome_of(message: Message) -> ReplyEvent {
+    match message.status {
+        MessageStatus::Failed => ReplyEvent::Failed {
+            failure: ReplyFailure::BrokeOff,
+            message: Some(message),
+        },
+        _ => ReplyEvent::Done(message),
+    }
+}
+
+/// Follows a reply another process writes (or wrote), from its stored checkpoints.
+pub(crate) struct StoredFollower<M> {
+    pub(crate) messages: Arc<M>,
+    pub(crate) timer: Arc<dyn Timer>,
+    pub(crate) every: Duration,
+    pub(crate) owner: UserId,
+}
+
+impl<M: MessageRepository + 'static> StoredFollower<M> {
+    /// The events of the reply `snapshot` shows, after delta `after` (from the start
+    /// when `None`): a finished reply's outcome at once; for one still streaming, its
+    /// deltas as checkpoints bring them, then its outcome, with the rest of its text
+    /// as one last delta.
+    pub(crate) fn feed(self, snapshot: ReplySnapshot, after: Option<u64>) -> ReplyFeed {
+        let ReplySnapshot { message, ends } = snapshot;
+        if message.status != MessageStatus::Streaming {
+            return Box::pin(futures_util::stream::iter([outcome_of(message)]));
+        }
+        let started = after.is_none().then(|| Message {
+            text: String::new(),
+            ..message.clone()
+        });
+        let text = ReplyText::from_parts(message.text.clone(), ends).unwrap_or_default();
+        let following = Following {
+            follower: self,
+            message,
+            text,
+            sent: after.unwrap_or(0),
+            started,
+            last: None,
+        };
+        Box::pin(futures_util::stream::unfold(
+            Some(following),
+            |following| async move {
+                let mut following = following?;
+                let event = following.next_event().await;
+                let more = !matches!(event, ReplyEvent::Done(_) | ReplyEvent::Failed { .. });
+                Some((event, more.then_some(following)))
+            },
+        ))
+    }
+}
+
+/// Where a reader of a stored reply is.
+struct Following<M> {
+    follower: StoredFollower<M>,
+    message: Message,
+    text: ReplyText,
+    sent: u64,
+    started: Option<Message>,
+    last: Option<ReplyEvent>,
+}
+
+impl<M: MessageRepository> Following<M> {
+    async fn next_event(&mut self) -> ReplyEvent {
+        if let Some(started) = self.started.take() {
+            return ReplyEvent::Started(started);
+        }
+        loop {
+            if let Some(last) = self.last.take() {
+                return last;
+            }
+            if let Some(text) = self.text.delta(self.sent + 1) {
+                self.sent += 1;
+                return ReplyEvent::Delta(Delta {
+                    message_id: self.message.id,
+                    seq: self.sent,
+                    text: text.to_owned(),
+                });
+            }
+            self.follower.timer.sleep(self.follower.every).await;
+            let found = self
+                .follower
+                .messages
+                .find_reply(
+                    self.follower.owner,
+                    self.message.conversation_id,
+                    self.message.id,
+                )
+                .await;
+            match found {
+                Ok(Some(snapshot)) if snapshot.message.status == MessageStatus::Streaming => {
+                    if let Some(text) =
+                        ReplyText::from_parts(snapshot.message.text, snapshot.ends)
+                    {
+                        self.text = text;
+                    }
+                }
+                Ok(Some(snapshot)) => return self.finished(snapshot.message),
+                Ok(None) => {
+                    return ReplyEvent::Failed {
+                        failure: ReplyFailure::Gone,
+                        message: None,
+                    };
+                }
+                // The database may be back at the next look; the reader decides how
+                // long to wait.
+                Err(error) => tracing::warn!(%error, "could not read a reply being followed"),
+            }
+        }
+    }
+
+    /// The reply is finished: what the reader has not seen of its final text, as one
+    /// last delta, then its outcome. A reader ahead of the checkpoints it saw (it had
+    /// deltas live from the writer) gets the outcome alone: it carries the whole text.
+    fn finished(&mut self, message: Message) -> ReplyEvent {
+        let seen = (self.sent <= self.text.deltas())
+            .then(|| self.text.as_str().len() - self.text.after(self.sent).len());
+        let rest = seen
+            .and_then(|seen| message.text.get(seen..))
+            .filter(|rest| !rest.is_empty())
+            .map(str::to_owned);
+        let outcome = outcome_of(message);
+        match rest {
+            Some(text) => {
+                self.sent += 1;
+                self.last = Some(outcome);
+                ReplyEvent::Delta(Delta {
+                    message_id: self.message.id,
+                    seq: self.sent,
+                    text,
+                })
+            }
+            None => outcome,
+        }
+    }
+}
+
+/// Waits `every` at a time until no reply is being written or `within` has passed;
+/// `true` when none is left.
+pub(crate) async fn drained(
+    generations: &Generations,
+    timer: &dyn Timer,
+    within: Duration,
+) -> bool {
+    let every = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    while generations.count() > 0 {
+        if waited >= within {
+            return false;
+        }
+        timer.sleep(every).await;
+        waited += every;
+    }
+    true
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
