@@ -20,9 +20,9 @@ use actix_web::test::{self, TestRequest};
 use chatbot_domain::use_cases::{MockAccounts, MockChat, MockHealth, MockSessions};
 use chatbot_domain::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Error, Exchange, Message, MessageId, MessageStatus, Page,
-    PageRequest, PageSize, Revision, Sender, SessionKey, SessionRecord, StorageError, Timestamp,
-    User, UserId, Username,
+    ConversationWithMessages, Delta, Error, Exchange, Message, MessageId, MessageStatus, Page,
+    PageRequest, PageSize, ReplyEvent, ReplyFailure, ReplyFeed, Revision, Sender, SessionKey,
+    SessionRecord, StartedReply, StorageError, Timestamp, User, UserId, Username,
 };
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
 use serde_json::{Value, json};
@@ -109,6 +109,7 @@ fn config() -> HttpConfig {
         rate_limiters,
         // Test requests have no peer address to key the limits by.
         rate_limits_enabled: false,
+        stream_keep_alive: Duration::from_secs(15),
     }
 }
 
@@ -942,4 +943,259 @@ async fn a_message_breaking_a_rule_is_refused_before_the_use_case() {
         let reply = send(&app, message.to_request()).await;
         reply.assert_error(400, "validation_failed", error);
     }
+}
+
+// Conversations: replies as server-sent events.
+
+/// The events of a reply with two deltas that ends as `end`.
+fn reply_events(end: ReplyEvent) -> ReplyFeed {
+    let created = Message {
+        text: String::new(),
+        status: MessageStatus::Streaming,
+        ..message(12, Sender::Bot, "", T2)
+    };
+    let delta = |seq: u64, text: &str| {
+        ReplyEvent::Delta(Delta {
+            message_id: MessageId::new(12),
+            seq,
+            text: text.to_owned(),
+        })
+    };
+    let events = vec![
+        ReplyEvent::Started(created),
+        delta(1, "You said: "),
+        delta(2, "Hello"),
+        end,
+    ];
+    Box::pin(futures_util::stream::iter(events))
+}
+
+/// Sends `request` to `app`; the status, the content type and the body's text.
+async fn send_for_text<S, R, B>(app: &S, request: R) -> (StatusCode, String, String)
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = app.call(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|t| t.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = test::read_body(response).await;
+    (
+        status,
+        content_type,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+#[actix_web::test]
+async fn a_send_that_accepts_an_event_stream_answers_the_reply_as_events() {
+    let mut mocks = Mocks::with_alice();
+    mocks.chat.expect_send_message().never();
+    mocks
+        .chat
+        .expect_start_reply()
+        .withf(|owner, id, text| {
+            *owner == ALICE && *id == ConversationId::new(5) && text.as_str() == "Hello"
+        })
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(StartedReply {
+                user_message: message(11, Sender::User, "Hello", T1),
+                events: reply_events(ReplyEvent::Done(message(
+                    12,
+                    Sender::Bot,
+                    "You said: Hello",
+                    T2,
+                ))),
+            })
+        });
+    let app = test::init_service(mocks.api().app()).await;
+    let alice = send(&app, alice_login().to_request())
+        .await
+        .session_cookie();
+
+    let request = TestRequest::post()
+        .uri("/api/conversations/5/messages")
+        .cookie(alice)
+        .insert_header(("Accept", "application/json, text/event-stream;q=0.9"))
+        .set_json(json!({"text": "Hello"}));
+    let (status, content_type, body) = send_for_text(&app, request.to_request()).await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/event-stream");
+    let expected = [
+        r#"event: message
+data: {"id":11,"sender":"user","text":"Hello","status":"complete","created_at":"2026-11-25T06:07:15.123Z"}"#,
+        r#"event: reply
+data: {"id":12,"sender":"bot","text":"","status":"streaming","created_at":"2026-11-25T06:07:16.123Z"}"#,
+        r#"event: delta
+id: 1
+data: {"message_id":12,"text":"You said: "}"#,
+        r#"event: delta
+id: 2
+data: {"message_id":12,"text":"Hello"}"#,
+        r#"event: done
+data: {"id":12,"sender":"bot","text":"You said: Hello","status":"complete","created_at":"2026-11-25T06:07:16.123Z"}"#,
+    ];
+    assert_eq!(body, format!("{}\n\n", expected.join("\n\n")));
+}
+
+#[actix_web::test]
+async fn a_failing_reply_ends_its_events_with_an_error_event() {
+    let mut mocks = Mocks::with_alice();
+    mocks
+        .chat
+        .expect_start_reply()
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(StartedReply {
+                user_message: message(11, Sender::User, "Hello", T1),
+                events: reply_events(ReplyEvent::Failed {
+                    failure: ReplyFailure::Bot(BotError::Timeout),
+                    message: None,
+                }),
+            })
+        });
+    let app = test::init_service(mocks.api().app()).await;
+    let alice = send(&app, alice_login().to_request())
+        .await
+        .session_cookie();
+    let request = TestRequest::post()
+        .uri("/api/conversations/5/messages")
+        .cookie(alice)
+        .insert_header(("Accept", "text/event-stream"))
+        .set_json(json!({"text": "Hello"}));
+    let (status, _, body) = send_for_text(&app, request.to_request()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.ends_with(
+            "event: error\ndata: {\"error\":\"The bot is unavailable, try again shortly.\",\"code\":\"bot_unavailable\"}\n\n"
+        ),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn a_streamed_send_refused_by_the_use_case_is_a_json_error() {
+    let mut mocks = Mocks::with_alice();
+    mocks
+        .chat
+        .expect_start_reply()
+        .times(1)
+        .returning(|_, _, _| Err(Error::ReplyInProgress));
+    let app = test::init_service(mocks.api().app()).await;
+    let alice = send(&app, alice_login().to_request())
+        .await
+        .session_cookie();
+    let request = TestRequest::post()
+        .uri("/api/conversations/5/messages")
+        .cookie(alice)
+        .insert_header(("Accept", "text/event-stream"))
+        .set_json(json!({"text": "Hello"}));
+    let reply = send(&app, request.to_request()).await;
+    reply.assert_error(
+        409,
+        "conflict",
+        "A reply is still being written in this conversation: wait for it or stop it.",
+    );
+}
+
+#[actix_web::test]
+async fn following_a_reply_passes_the_last_event_id_and_refuses_a_garbled_one() {
+    let mut mocks = Mocks::with_alice();
+    mocks
+        .chat
+        .expect_follow_reply()
+        .withf(|owner, id, reply, after| {
+            *owner == ALICE
+                && *id == ConversationId::new(5)
+                && *reply == MessageId::new(12)
+                && *after == Some(1)
+        })
+        .times(1)
+        .returning(|_, _, _, _| {
+            let rest = vec![
+                ReplyEvent::Delta(Delta {
+                    message_id: MessageId::new(12),
+                    seq: 2,
+                    text: "Hello".to_owned(),
+                }),
+                ReplyEvent::Done(message(12, Sender::Bot, "You said: Hello", T2)),
+            ];
+            let feed: ReplyFeed = Box::pin(futures_util::stream::iter(rest));
+            Ok(feed)
+        });
+    mocks
+        .chat
+        .expect_follow_reply()
+        .withf(|_, _, reply, _| *reply == MessageId::new(404))
+        .returning(|_, _, _, _| Err(Error::MessageNotFound));
+    let app = test::init_service(mocks.api().app()).await;
+    let alice = send(&app, alice_login().to_request())
+        .await
+        .session_cookie();
+    let follow = |reply: i64, last: &str| {
+        TestRequest::get()
+            .uri(&format!("/api/conversations/5/messages/{reply}/events"))
+            .cookie(alice.clone())
+            .insert_header(("Last-Event-ID", last.to_owned()))
+            .to_request()
+    };
+
+    let (status, content_type, body) = send_for_text(&app, follow(12, "1")).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "text/event-stream")
+    );
+    assert!(
+        body.starts_with(
+            "event: delta\nid: 2\ndata: {\"message_id\":12,\"text\":\"Hello\"}\n\nevent: done\n"
+        ),
+        "{body}"
+    );
+    send(&app, follow(12, "one")).await.assert_error(
+        400,
+        "bad_request",
+        "Last-Event-ID must be the id of a delta event: a whole number.",
+    );
+    send(&app, follow(404, "1"))
+        .await
+        .assert_error(404, "not_found", "Message not found.");
+}
+
+#[actix_web::test]
+async fn stopping_a_reply_answers_it_as_stored() {
+    let mut mocks = Mocks::with_alice();
+    mocks
+        .chat
+        .expect_stop_reply()
+        .withf(|owner, id, reply| {
+            *owner == ALICE && *id == ConversationId::new(5) && *reply == MessageId::new(12)
+        })
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(Message {
+                status: MessageStatus::Interrupted,
+                ..message(12, Sender::Bot, "You said", T2)
+            })
+        });
+    let app = test::init_service(mocks.api().app()).await;
+    let alice = send(&app, alice_login().to_request())
+        .await
+        .session_cookie();
+    let stop = TestRequest::post()
+        .uri("/api/conversations/5/messages/12/stop")
+        .cookie(alice)
+        .to_request();
+    let reply = send(&app, stop).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(
+        reply.body,
+        json!({"id": 12, "sender": "bot", "text": "You said", "status": "interrupted",
+            "created_at": "2026-11-25T06:07:16.123Z"})
+    );
 }

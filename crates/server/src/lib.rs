@@ -449,7 +449,11 @@ impl Application {
 ///
 /// # Errors
 /// When a signal handler cannot be installed.
-pub fn stop_on_signals(server: &Server, grace: Duration, chat: Arc<dyn Chat>) -> std::io::Result<()> {
+pub fn stop_on_signals(
+    server: &Server,
+    grace: Duration,
+    chat: Arc<dyn Chat>,
+) -> std::io::Result<()> {
     for (kind, name) in [
         (SignalKind::terminate(), "SIGTERM"),
         (SignalKind::interrupt(), "SIGINT"),

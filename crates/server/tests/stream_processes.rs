@@ -83,11 +83,17 @@ async fn a_reply_written_on_one_instance_is_followed_and_stopped_on_another() {
     assert_eq!(third.id, Some(3));
     assert_eq!(third.data["text"], "w2 ");
     let fourth = resumed.expect("delta").await;
-    assert_eq!((fourth.id, fourth.data["text"].as_str()), (Some(4), Some("w3 ")));
+    assert_eq!(
+        (fourth.id, fourth.data["text"].as_str()),
+        (Some(4), Some("w3 "))
+    );
 
     // And stops it: the writing instance cancels the model's request.
     let stopped = on_other
-        .post(&format!("/api/conversations/{id}/messages/{reply}/stop"), json!({}))
+        .post(
+            &format!("/api/conversations/{id}/messages/{reply}/stop"),
+            json!({}),
+        )
         .await;
     assert_eq!(stopped.status, 200, "{stopped:?}");
     assert_eq!(stopped.body["status"], "interrupted");
@@ -116,7 +122,10 @@ async fn a_reply_written_on_one_instance_is_followed_and_stopped_on_another() {
     assert_eq!(messages(&mut on_writer, id).await[1], stopped.body);
     // The conversation takes messages again, on either instance.
     let next = on_other
-        .post(&format!("/api/conversations/{id}/messages"), json!({"text": "next"}))
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            json!({"text": "next"}),
+        )
         .await;
     assert_ne!(next.status, 409, "{next:?}");
 }
@@ -132,11 +141,16 @@ async fn one_reply_at_a_time_holds_across_instances() {
     let mut on_two = two.client();
     on_two.cookie.clone_from(&on_one.cookie);
 
-    let mut live = on_one.stream_message(id, "tell me a long story about lighthouses").await;
+    let mut live = on_one
+        .stream_message(id, "tell me a long story about lighthouses")
+        .await;
     live.expect("message").await;
     live.expect("reply").await;
     on_two
-        .post(&format!("/api/conversations/{id}/messages"), json!({"text": "me too"}))
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            json!({"text": "me too"}),
+        )
         .await
         .assert_error(409, "conflict");
     assert_eq!(messages(&mut on_two, id).await.len(), 2);
@@ -150,7 +164,10 @@ async fn killed_mid_reply_then_restarted(db: &TestDb) {
     let writer = Chatbot::start(db, &settings);
     let (mut alice, id) = logged_in_with_a_conversation(&writer).await;
     let mut live = alice
-        .stream_message(id, "tell me a long story about the lighthouses of the north")
+        .stream_message(
+            id,
+            "tell me a long story about the lighthouses of the north",
+        )
         .await;
     let message = live.expect("message").await;
     live.expect("reply").await;
@@ -175,16 +192,28 @@ async fn killed_mid_reply_then_restarted(db: &TestDb) {
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(stored[0], message.data, "the acknowledged user message is kept");
+    assert_eq!(
+        stored[0], message.data,
+        "the acknowledged user message is kept"
+    );
     assert_eq!(stored[1]["status"], "interrupted", "{stored:?}");
     let kept = stored[1]["text"].as_str().unwrap();
     // What the last checkpoint held: past what the reader took, short of the end.
-    assert!(kept.starts_with(&seen), "kept {kept:?}, the reader saw {seen:?}");
+    assert!(
+        kept.starts_with(&seen),
+        "kept {kept:?}, the reader saw {seen:?}"
+    );
     assert!(!kept.contains("Tell me more"), "{kept:?}");
     let next = again
-        .post(&format!("/api/conversations/{id}/messages"), json!({"text": "hello again"}))
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            json!({"text": "hello again"}),
+        )
         .await;
-    assert_eq!(next.status, 201, "the conversation takes messages: {next:?}");
+    assert_eq!(
+        next.status, 201,
+        "the conversation takes messages: {next:?}"
+    );
 }
 
 #[actix_web::test]
@@ -203,7 +232,11 @@ async fn sigterm_lets_replies_finish_within_the_grace_then_keeps_the_rest_as_int
     let db = TestDb::sqlite();
     let provider = FakeProvider::start([
         slow_reply(5, 200),
-        Reply::sse([Step::content("never "), Step::content("done"), Step::pause(60_000)]),
+        Reply::sse([
+            Step::content("never "),
+            Step::content("done"),
+            Step::pause(60_000),
+        ]),
     ])
     .await;
     let mut settings = on_model(&provider);

@@ -15,7 +15,11 @@ const LONG: &str = "please tell me everything about the long history of the \
 
 /// A server whose simulated bot pauses `delay_ms` between words.
 async fn paced(db: &chatbot_persistence::testing::TestDb, delay_ms: &str) -> Server {
-    Server::start(settings(db, &[("CHATBOT__BOT__SIMULATED_DELAY_MS", delay_ms)])).await
+    Server::start(settings(
+        db,
+        &[("CHATBOT__BOT__SIMULATED_DELAY_MS", delay_ms)],
+    ))
+    .await
 }
 
 async fn alice_with_a_conversation(server: &Server) -> (Client, i64) {

@@ -286,7 +286,9 @@ impl Events {
             }
             let chunk = std::future::poll_fn(|cx| self.body.as_mut().poll_next(cx)).await;
             match chunk {
-                Some(chunk) => self.buffer.extend_from_slice(&chunk.expect("the stream reads")),
+                Some(chunk) => self
+                    .buffer
+                    .extend_from_slice(&chunk.expect("the stream reads")),
                 None => {
                     assert!(self.buffer.is_empty(), "a partial event at the end");
                     return None;
@@ -317,7 +319,11 @@ impl Events {
 pub fn joined_deltas(events: &[Event], first: u64) -> String {
     let deltas: Vec<&Event> = events.iter().filter(|e| e.name == "delta").collect();
     for (n, delta) in (first..).zip(&deltas) {
-        assert_eq!(delta.id, Some(n), "deltas are numbered in order: {events:?}");
+        assert_eq!(
+            delta.id,
+            Some(n),
+            "deltas are numbered in order: {events:?}"
+        );
     }
     deltas
         .iter()
@@ -346,17 +352,21 @@ impl Client {
             request = request.insert_header((*name, *value));
         }
         let mut response = match body {
-            Some(body) => request
-                .insert_header((CONTENT_TYPE, "application/json"))
-                .send_body(body.to_string())
-                .await,
+            Some(body) => {
+                request
+                    .insert_header((CONTENT_TYPE, "application/json"))
+                    .send_body(body.to_string())
+                    .await
+            }
             None => request.send().await,
         }
         .expect("the server answers");
         let headers = response.headers().clone();
-        let is_stream = headers
-            .get(CONTENT_TYPE)
-            .is_some_and(|t| t.to_str().unwrap_or_default().starts_with("text/event-stream"));
+        let is_stream = headers.get(CONTENT_TYPE).is_some_and(|t| {
+            t.to_str()
+                .unwrap_or_default()
+                .starts_with("text/event-stream")
+        });
         if response.status() == StatusCode::OK && is_stream {
             return Ok(Events {
                 headers,
