@@ -224,14 +224,17 @@ measure() { # name start_command…
     log "== $NAME: starting"
     "$@"
     log "  seeding user bench: 20 conversations x 20 messages"
-    local size cookie ids
+    local size cookie targets
     size=$(seed small "$BASE" "$DIR")
     fact list_bytes "$size"
-    cookie=$(<"$DIR/cookie") ids=$(<"$DIR/conversation_ids")
+    cookie=$(<"$DIR/cookie")
 
     bench_wrk test /api/test
     bench_wrk list /api/conversations -H "Cookie: $cookie"
-    BENCH_CONVERSATION_IDS=$ids bench_wrk messages "/api/conversations/${ids%%,*}/messages" \
+    # A conversation takes one message at a time (a second while the reply is written
+    # is a 409): 32 connections send to 256 conversations, each wrk thread to its own.
+    targets=$(seed conversations "$BASE" "$cookie" 256)
+    BENCH_CONVERSATION_IDS=$targets bench_wrk messages "/api/conversations/${targets%%,*}/messages" \
         -H "Cookie: $cookie" -s "$BENCH/messages.lua"
     check_stored "$cookie"
     local rss

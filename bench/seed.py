@@ -5,6 +5,8 @@ Usage (BASE is e.g. http://127.0.0.1:5098; COOKIE is a Cookie header value):
   seed.py small BASE OUTDIR             user `bench`: 20 conversations x 10 messages;
                                         writes OUTDIR/cookie and OUTDIR/conversation_ids,
                                         prints the size of GET /api/conversations in bytes
+  seed.py conversations BASE COOKIE N   N new empty conversations; prints their ids,
+                                        comma-separated
   seed.py count BASE COOKIE             prints: messages stored, busiest conversation id,
                                         its message count
   seed.py hash-time BASE [TRIES]        median seconds of sequential logins of `bench`
@@ -126,6 +128,13 @@ def small(base, outdir):
     Path(outdir, "cookie").write_text(cookie)
     Path(outdir, "conversation_ids").write_text(",".join(map(str, ids)))
     print(len(client.call("GET", "/api/conversations")[1]))
+
+
+def conversations(base, cookie, n):
+    """N new empty conversations of the user with this cookie; prints their ids."""
+    client = Client(base, cookie)
+    ids = [client.new_conversation(f"Bench target {c + 1}") for c in range(int(n))]
+    print(",".join(map(str, ids)))
 
 
 def count(base, cookie):
@@ -282,6 +291,8 @@ def main(argv):
     command, args = argv[1], argv[2:]
     if command == "small":
         small(*args)
+    elif command == "conversations":
+        conversations(*args)
     elif command == "count":
         count(*args)
     elif command == "hash-time":

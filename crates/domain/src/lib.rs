@@ -14,17 +14,28 @@
 //! The services driven by mockall mocks of the ports (the `mocks` feature):
 //!
 //! ```
+//! use std::sync::Arc;
+//!
 //! use chatbot_domain::ports::{
 //!     MockBot, MockConversationRepository, MockMessageRepository, MockPasswordHasher,
-//!     MockUserRepository,
+//!     MockUserRepository, Spawner, Task,
 //! };
-//! use chatbot_domain::services::{AccountService, ChatService};
+//! use chatbot_domain::ports::Clock as _;
+//! use chatbot_domain::services::{AccountService, Background, ChatService};
 //! use chatbot_domain::use_cases::{Accounts, Chat};
 //! use chatbot_domain::{
-//!     AppendedMessage, ConversationId, ConversationName, Error, Message, MessageId,
-//!     MessageText, Password, PasswordHash, ReplyStream, Sender, SystemClock, User, UserId,
-//!     Username,
+//!     BegunExchange, ConversationId, ConversationName, Error, ManualClock, Message,
+//!     MessageId, MessageStatus, MessageText, Password, PasswordHash, ReplyStream, Sender,
+//!     SystemClock, User, UserId, Username,
 //! };
+//!
+//! // Replies are written in the background: here, by tasks on tokio.
+//! struct Tokio;
+//! impl Spawner for Tokio {
+//!     fn spawn(&self, task: Task) {
+//!         tokio::spawn(task);
+//!     }
+//! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! // Signing up stores a hash of the password, never the password.
@@ -41,41 +52,60 @@
 //!     .await?
 //!     .id;
 //!
-//! // Alice owns conversation 10 and nobody else does.
+//! // Alice owns conversation 10 and nobody else does. Her message is stored with an
+//! // empty reply after it, which the bot's text then fills.
 //! let chat_id = ConversationId::new(10);
+//! let now = SystemClock.now();
 //! let mut messages = MockMessageRepository::new();
-//! messages.expect_append_message().returning(move |owner, conversation, new| {
-//!     let message = Message {
-//!         id: MessageId::new(if new.sender == Sender::User { 1 } else { 2 }),
+//! messages.expect_begin_exchange().returning(move |owner, conversation, new| {
+//!     let user_message = Message {
+//!         id: MessageId::new(1),
 //!         conversation_id: conversation,
 //!         sender: new.sender,
 //!         text: new.text,
 //!         status: new.status,
 //!         created_at: new.created_at,
 //!     };
+//!     let reply = Message {
+//!         id: MessageId::new(2),
+//!         sender: Sender::Bot,
+//!         text: String::new(),
+//!         status: MessageStatus::Streaming,
+//!         ..user_message.clone()
+//!     };
 //!     // The conversation is new: it still has the default name.
 //!     let conversation_name = ConversationName::default();
-//!     Ok((owner == alice).then(|| AppendedMessage { message, conversation_name }))
+//!     Ok((owner == alice).then(|| BegunExchange { user_message, reply, conversation_name }))
 //! });
-//! // No history yet; the first reply names the conversation.
+//! // No history yet.
 //! messages.expect_list_messages().returning(|_, _, _| Ok(Some(vec![])));
+//! // The bot's whole text is stored once it is done.
+//! messages.expect_finish_reply().returning(move |id, text, status| {
+//!     let (conversation_id, created_at) = (chat_id, now);
+//!     Ok(Some(Message { id, conversation_id, sender: Sender::Bot, text, status, created_at }))
+//! });
+//! // The first reply names the conversation.
 //! let mut conversations = MockConversationRepository::new();
 //! conversations.expect_title_conversation().returning(|_, _, _| Ok(true));
 //! // The bot's reply arrives as a stream of pieces.
 //! let mut bot = MockBot::new();
 //! bot.expect_sees_history().return_const(true);
 //! bot.expect_reply().returning(|context| {
-//!     let reply = format!("You said: {}", context.message.text);
-//!     let stream: ReplyStream = Box::pin(futures_util::stream::iter([Ok(reply)]));
+//!     let pieces = ["You said: ".to_owned(), context.message.text];
+//!     let stream: ReplyStream = Box::pin(futures_util::stream::iter(pieces.map(Ok)));
 //!     Ok(stream)
 //! });
 //! bot.expect_title().returning(|message, _| Ok(message.to_owned()));
-//! let chat = ChatService::new(conversations, messages, bot, SystemClock);
+//! // Checkpoints and followers wait through a timer; a fast bot never makes them wait.
+//! let timer = Arc::new(ManualClock::starting_at(now));
+//! let background = Background { spawner: Arc::new(Tokio), timer };
+//! let chat = ChatService::new(conversations, messages, bot, SystemClock, background);
 //!
 //! let text = MessageText::parse("  Hello there  ")?;
 //! let exchange = chat.send_message(alice, chat_id, text.clone()).await?;
 //! assert_eq!(exchange.user_message.text, "Hello there");
 //! assert_eq!(exchange.bot_message.text, "You said: Hello there");
+//! assert_eq!(exchange.bot_message.status, MessageStatus::Complete);
 //!
 //! // Bob cannot write into Alice's conversation: to him it does not exist.
 //! let bob = UserId::new(2);

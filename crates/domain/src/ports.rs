@@ -18,10 +18,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::{
-    AppendedMessage, BegunExchange, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Credentials, HashError, Message, MessageCursor, NewConversation,
-    MessageId, MessageStatus, NewMessage, NewUser, Password, PasswordAttempt, PasswordHash,
-    ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
+    AppendedMessage, BegunExchange, BotError, Conversation, ConversationCursor, ConversationId,
+    ConversationName, ConversationWithMessages, Credentials, HashError, Message, MessageCursor,
+    MessageId, MessageStatus, NewConversation, NewMessage, NewUser, Password, PasswordAttempt,
+    PasswordHash, ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey,
+    SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
 };
 
 /// Stores users.

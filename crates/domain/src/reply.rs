@@ -231,7 +231,10 @@ mod tests {
     fn stored_ends_must_fit_the_text() {
         let text = "añb".to_owned();
         assert!(ReplyText::from_parts(text.clone(), vec![1, 3, 4]).is_some());
-        assert!(ReplyText::from_parts(text.clone(), vec![2]).is_none(), "inside ñ");
+        assert!(
+            ReplyText::from_parts(text.clone(), vec![2]).is_none(),
+            "inside ñ"
+        );
         assert!(ReplyText::from_parts(text.clone(), vec![3, 3]).is_none());
         assert!(ReplyText::from_parts(text.clone(), vec![5]).is_none());
         assert!(ReplyText::from_parts(text, vec![0]).is_none());

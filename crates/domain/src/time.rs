@@ -173,7 +173,10 @@ impl Timer for ManualClock {
             if time.now >= deadline {
                 std::task::Poll::Ready(())
             } else {
-                time.sleepers.push(cx.waker().clone());
+                // A sleep polled again while waiting is counted once.
+                if !time.sleepers.iter().any(|s| s.will_wake(cx.waker())) {
+                    time.sleepers.push(cx.waker().clone());
+                }
                 std::task::Poll::Pending
             }
         }))

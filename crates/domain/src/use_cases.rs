@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use crate::{
     Conversation, ConversationCursor, ConversationId, ConversationName, ConversationWithMessages,
     Error, Exchange, Message, MessageCursor, MessageId, MessageText, Page, PageRequest, Password,
-    PasswordAttempt, ReplyFeed, Revision, SessionKey, SessionRecord, StartedReply, User, UserId, Username,
+    PasswordAttempt, ReplyFeed, Revision, SessionKey, SessionRecord, StartedReply, User, UserId,
+    Username,
 };
 
 /// Signing up and logging in.

@@ -98,7 +98,8 @@ impl OpenAiBot {
         accept: &'static str,
         deadline: Instant,
     ) -> Result<Response, BotError> {
-        let body = serde_json::to_vec(body).map_err(|error| BotError::Broken(std::sync::Arc::new(error)))?;
+        let body = serde_json::to_vec(body)
+            .map_err(|error| BotError::Broken(std::sync::Arc::new(error)))?;
         let mut attempt = 0;
         loop {
             attempt += 1;

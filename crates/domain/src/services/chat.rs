@@ -161,6 +161,9 @@ where
         id: ConversationId,
         text: MessageText,
     ) -> Result<(Message, Arc<Generation>), Error> {
+        if self.generations.is_closing() {
+            return Err(Error::ShuttingDown);
+        }
         let message = NewMessage {
             sender: Sender::User,
             text: text.into_string(),
@@ -176,17 +179,17 @@ where
             Err(StorageError::Conflict) => return Err(Error::ReplyInProgress),
             Err(error) => return Err(error.into()),
         };
-        let Some(generation) = self.generations.register(owner, reply.clone()) else {
-            self.close_unwritten(reply.id).await;
-            return Err(Error::ShuttingDown);
-        };
         let context = match self.context(owner, user_message.clone()).await {
             Ok(context) => context,
             Err(error) => {
-                self.generations.remove(reply.id);
                 self.close_unwritten(reply.id).await;
                 return Err(error);
             }
+        };
+        // Closing since the check above: the reply is not started after all.
+        let Some(generation) = self.generations.register(owner, reply.clone()) else {
+            self.close_unwritten(reply.id).await;
+            return Err(Error::ShuttingDown);
         };
         let untitled = conversation_name == ConversationName::default();
         let writer = Arc::clone(self);
@@ -214,6 +217,12 @@ where
         context: ReplyContext,
         untitled: bool,
     ) {
+        // Whatever happens to this task (dropped unrun, a panic), the reply leaves the
+        // registry and its readers get an outcome.
+        let _unregister = Unregister {
+            generations: &self.generations,
+            generation: &generation,
+        };
         let user_text = context.message.text.clone();
         let outcome = self.write_reply(owner, &generation, context).await;
         if let ReplyEvent::Done(reply) = &outcome
@@ -224,7 +233,6 @@ where
                 .await;
         }
         generation.finish(outcome);
-        self.generations.remove(generation.reply().id);
     }
 
     /// Asks the bot and takes its text as it comes, storing it at least every
@@ -288,7 +296,9 @@ where
                 }
                 Step::Stop => {
                     drop((starting, stream));
-                    return self.end(owner, generation, MessageStatus::Interrupted).await;
+                    return self
+                        .end(owner, generation, MessageStatus::Interrupted)
+                        .await;
                 }
                 Step::Due => {
                     let text = generation.text();
@@ -318,7 +328,12 @@ where
 
     /// Stores the reply's text with `status`; an empty complete reply is the bot's
     /// failure.
-    async fn end(&self, owner: UserId, generation: &Generation, status: MessageStatus) -> ReplyEvent {
+    async fn end(
+        &self,
+        owner: UserId,
+        generation: &Generation,
+        status: MessageStatus,
+    ) -> ReplyEvent {
         let text = generation.text().into_string();
         if status == MessageStatus::Complete && text.trim().is_empty() {
             return self.fail(owner, generation, BotError::Empty).await;
@@ -411,6 +426,23 @@ where
             every: self.replies.streaming.follow_every,
             owner,
         }
+    }
+}
+
+/// Takes a reply out of the registry when its writer ends, and gives its readers an
+/// outcome if the writer could not.
+struct Unregister<'a> {
+    generations: &'a Generations,
+    generation: &'a Generation,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.generation.finish_unless_finished(ReplyEvent::Failed {
+            failure: ReplyFailure::Unstored,
+            message: None,
+        });
+        self.generations.remove(self.generation.reply().id);
     }
 }
 
@@ -557,7 +589,12 @@ where
     }
 
     async fn delete_conversation(&self, owner: UserId, id: ConversationId) -> Result<(), Error> {
-        if self.inner.conversations.delete_conversation(owner, id).await? {
+        if self
+            .inner
+            .conversations
+            .delete_conversation(owner, id)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::ConversationNotFound)
@@ -652,7 +689,10 @@ where
             return;
         }
         let left = inner.generations.count();
-        tracing::warn!(left, "stopping the replies still being written; they are kept as interrupted");
+        tracing::warn!(
+            left,
+            "stopping the replies still being written; they are kept as interrupted"
+        );
         inner.generations.stop_all();
         // Storing what each has is a write or two; this bounds a database that hangs.
         drained(&inner.generations, timer, Duration::from_secs(5)).await;

@@ -9,6 +9,6 @@ mod sessions;
 
 pub use accounts::AccountService;
 pub use chat::{Background, ChatService, ReplySettings};
-pub use replies::StreamSettings;
 pub use health::HealthService;
+pub use replies::StreamSettings;
 pub use sessions::SessionService;

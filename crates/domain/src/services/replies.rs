@@ -12,8 +12,8 @@ use futures_core::Stream;
 
 use crate::ports::{MessageRepository, Timer};
 use crate::{
-    ConversationId, Delta, Message, MessageId, MessageStatus, ReplyEvent, ReplyFailure,
-    ReplyFeed, ReplySnapshot, ReplyText, UserId,
+    ConversationId, Delta, Message, MessageId, MessageStatus, ReplyEvent, ReplyFailure, ReplyFeed,
+    ReplySnapshot, ReplyText, UserId,
 };
 
 /// How replies are written and followed.
@@ -63,12 +63,8 @@ pub(crate) struct Generations {
 impl Generations {
     /// Registers a reply about to be written; `None` once the process is shutting
     /// down.
-    pub(crate) fn register(
-        &self,
-        owner: UserId,
-        reply: Message,
-    ) -> Option<Arc<Generation>> {
-        if self.closing.load(Ordering::SeqCst) {
+    pub(crate) fn register(&self, owner: UserId, reply: Message) -> Option<Arc<Generation>> {
+        if self.is_closing() {
             return None;
         }
         let generation = Arc::new(Generation {
@@ -98,6 +94,11 @@ impl Generations {
 
     pub(crate) fn remove(&self, id: MessageId) {
         lock(&self.running).remove(&id);
+    }
+
+    /// Whether new replies are refused.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// Refuses new replies from now on.
@@ -171,6 +172,13 @@ impl Generation {
         readers.into_iter().for_each(Waker::wake);
     }
 
+    /// Ends the reply with `outcome` unless it has one already.
+    pub(crate) fn finish_unless_finished(&self, outcome: ReplyEvent) {
+        if lock(&self.state).outcome.is_none() {
+            self.finish(outcome);
+        }
+    }
+
     /// Asks the writer to stop.
     pub(crate) fn request_stop(&self) {
         let writer = {
@@ -239,7 +247,11 @@ impl Stream for LocalFeed {
             this.ended = true;
             return Poll::Ready(Some(outcome.clone()));
         }
-        if !state.readers.iter().any(|reader| reader.will_wake(cx.waker())) {
+        if !state
+            .readers
+            .iter()
+            .any(|reader| reader.will_wake(cx.waker()))
+        {
             state.readers.push(cx.waker().clone());
         }
         Poll::Pending
@@ -288,15 +300,14 @@ impl<M: MessageRepository + 'static> StoredFollower<M> {
             started,
             last: None,
         };
-        Box::pin(futures_util::stream::unfold(
-            Some(following),
-            |following| async move {
-                let mut following = following?;
-                let event = following.next_event().await;
-                let more = !matches!(event, ReplyEvent::Done(_) | ReplyEvent::Failed { .. });
-                Some((event, more.then_some(following)))
-            },
-        ))
+        let events = futures_util::stream::unfold(Some(following), |following| async move {
+            let mut following = following?;
+            let event = following.next_event().await;
+            let more = !matches!(event, ReplyEvent::Done(_) | ReplyEvent::Failed { .. });
+            Some((event, more.then_some(following)))
+        });
+        // Fused: a reader may poll once more after the end.
+        Box::pin(futures_util::StreamExt::fuse(events))
     }
 }
 
@@ -339,8 +350,7 @@ impl<M: MessageRepository> Following<M> {
                 .await;
             match found {
                 Ok(Some(snapshot)) if snapshot.message.status == MessageStatus::Streaming => {
-                    if let Some(text) =
-                        ReplyText::from_parts(snapshot.message.text, snapshot.ends)
+                    if let Some(text) = ReplyText::from_parts(snapshot.message.text, snapshot.ends)
                     {
                         self.text = text;
                     }
@@ -406,4 +416,233 @@ pub(crate) async fn drained(
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use futures_util::{FutureExt, StreamExt};
+
+    use super::*;
+    use crate::{Sender, Timestamp};
+
+    const OWNER: UserId = UserId::new(1);
+    const CONVERSATION: ConversationId = ConversationId::new(10);
+    const REPLY: MessageId = MessageId::new(101);
+
+    fn reply(text: &str, status: MessageStatus) -> Message {
+        Message {
+            id: REPLY,
+            conversation_id: CONVERSATION,
+            sender: Sender::Bot,
+            text: text.to_owned(),
+            status,
+            created_at: Timestamp::from_unix_millis(1_795_586_834_123).unwrap(),
+        }
+    }
+
+    fn generation() -> Arc<Generation> {
+        Generations::default()
+            .register(OWNER, reply("", MessageStatus::Streaming))
+            .unwrap()
+    }
+
+    /// The event `feed` has now, if any (`Some(None)` at its end).
+    fn next_now(feed: &mut ReplyFeed) -> Option<Option<ReplyEvent>> {
+        feed.next().now_or_never()
+    }
+
+    /// The next event of `feed`, which must have one now, as `(seq, text)` of a delta.
+    fn next_delta(feed: &mut ReplyFeed) -> (u64, String) {
+        match next_now(feed) {
+            Some(Some(ReplyEvent::Delta(delta))) => {
+                assert_eq!(delta.message_id, REPLY);
+                (delta.seq, delta.text)
+            }
+            other => panic!("expected a delta, got {other:?}"),
+        }
+    }
+
+    fn pieces(count: u64) -> Vec<String> {
+        (1..=count).map(|n| format!("<{n}>")).collect()
+    }
+
+    #[test]
+    fn a_reader_resuming_after_a_delta_gets_the_ones_after_it_without_gap_or_repeat() {
+        let generation = generation();
+        for piece in ["a", "b", "c", "d"] {
+            generation.push(piece);
+        }
+        let mut feed = generation.feed(Some(2));
+        assert_eq!(next_delta(&mut feed), (3, "c".to_owned()));
+        assert_eq!(next_delta(&mut feed), (4, "d".to_owned()));
+        assert!(next_now(&mut feed).is_none(), "waits for more");
+
+        generation.push("e");
+        assert_eq!(next_delta(&mut feed), (5, "e".to_owned()));
+        generation.finish(ReplyEvent::Done(reply("abcde", MessageStatus::Complete)));
+        assert!(matches!(
+            next_now(&mut feed),
+            Some(Some(ReplyEvent::Done(message))) if message.text == "abcde"
+        ));
+        assert!(matches!(next_now(&mut feed), Some(None)), "then it ends");
+        assert!(matches!(next_now(&mut feed), Some(None)), "and stays ended");
+    }
+
+    #[test]
+    fn a_reader_from_the_start_gets_the_reply_as_created_then_every_delta() {
+        let generation = generation();
+        generation.push("a");
+        let mut feed = generation.feed(None);
+        assert!(matches!(
+            next_now(&mut feed),
+            Some(Some(ReplyEvent::Started(message)))
+                if message == reply("", MessageStatus::Streaming)
+        ));
+        assert_eq!(next_delta(&mut feed), (1, "a".to_owned()));
+        // After delta 0: every delta, without the reply as created.
+        let mut feed = generation.feed(Some(0));
+        assert_eq!(next_delta(&mut feed), (1, "a".to_owned()));
+    }
+
+    #[test]
+    fn a_reader_ahead_of_the_text_waits_for_the_outcome_alone() {
+        let generation = generation();
+        generation.push("a");
+        let mut feed = generation.feed(Some(u64::MAX));
+        assert!(next_now(&mut feed).is_none());
+        generation.push("b");
+        assert!(next_now(&mut feed).is_none());
+        generation.finish(ReplyEvent::Done(reply("ab", MessageStatus::Complete)));
+        assert!(matches!(
+            next_now(&mut feed),
+            Some(Some(ReplyEvent::Done(_)))
+        ));
+        assert!(matches!(next_now(&mut feed), Some(None)));
+    }
+
+    #[test]
+    fn a_slow_reader_holds_up_nobody_and_still_gets_everything_in_order() {
+        let generation = generation();
+        let mut slow = generation.feed(Some(0));
+        let mut other = generation.feed(Some(0));
+        let sent = pieces(1000);
+        // The writer pushes everything while nobody reads; the other reader keeps up.
+        for (piece, seq) in sent.iter().zip(1..) {
+            generation.push(piece);
+            assert_eq!(next_delta(&mut other), (seq, piece.clone()));
+        }
+        generation.finish(ReplyEvent::Done(reply(
+            &sent.concat(),
+            MessageStatus::Complete,
+        )));
+
+        let mut received = Vec::new();
+        while let Some(Some(event)) = next_now(&mut slow) {
+            received.push(event);
+        }
+        assert_eq!(received.len(), 1001, "every delta, then the outcome");
+        for (event, (piece, seq)) in received.iter().zip(sent.iter().zip(1..)) {
+            assert!(
+                matches!(event, ReplyEvent::Delta(delta) if delta.seq == seq && delta.text == *piece),
+                "{event:?}"
+            );
+        }
+        assert!(matches!(received.last(), Some(ReplyEvent::Done(_))));
+        assert!(matches!(next_now(&mut slow), Some(None)));
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiting_reader_is_woken_by_more_text_and_by_the_outcome() {
+        let generation = generation();
+        let mut feed = generation.feed(None);
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        let woken = || wakes.0.load(Ordering::SeqCst);
+
+        assert!(matches!(
+            feed.as_mut().poll_next(&mut cx),
+            Poll::Ready(Some(ReplyEvent::Started(_)))
+        ));
+        assert!(feed.as_mut().poll_next(&mut cx).is_pending());
+        // Polled again while waiting, it is still woken once.
+        assert!(feed.as_mut().poll_next(&mut cx).is_pending());
+        generation.push("a");
+        assert_eq!(woken(), 1);
+        assert!(matches!(
+            feed.as_mut().poll_next(&mut cx),
+            Poll::Ready(Some(ReplyEvent::Delta(_)))
+        ));
+        assert!(feed.as_mut().poll_next(&mut cx).is_pending());
+        generation.finish(ReplyEvent::Done(reply("a", MessageStatus::Complete)));
+        assert_eq!(woken(), 2);
+        assert!(matches!(
+            feed.as_mut().poll_next(&mut cx),
+            Poll::Ready(Some(ReplyEvent::Done(_)))
+        ));
+    }
+
+    #[test]
+    fn a_stop_wakes_the_writer_and_stays_requested() {
+        let generation = generation();
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        let cx = Context::from_waker(&waker);
+        assert!(!generation.poll_stop(&cx));
+        generation.request_stop();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(generation.poll_stop(&cx));
+        assert!(generation.poll_stop(&cx));
+    }
+
+    #[test]
+    fn the_registry_finds_a_reply_only_for_its_owner_and_conversation_and_closes() {
+        let generations = Generations::default();
+        let registered = generations
+            .register(OWNER, reply("", MessageStatus::Streaming))
+            .unwrap();
+        assert!(generations.find(OWNER, CONVERSATION, REPLY).is_some());
+        assert!(
+            generations
+                .find(UserId::new(2), CONVERSATION, REPLY)
+                .is_none()
+        );
+        assert!(
+            generations
+                .find(OWNER, ConversationId::new(11), REPLY)
+                .is_none()
+        );
+        assert!(
+            generations
+                .find(OWNER, CONVERSATION, MessageId::new(102))
+                .is_none()
+        );
+        assert_eq!(generations.count(), 1);
+
+        generations.close();
+        assert!(
+            generations
+                .register(OWNER, reply("", MessageStatus::Streaming))
+                .is_none()
+        );
+        let cx = Context::from_waker(Waker::noop());
+        assert!(!registered.poll_stop(&cx));
+        generations.stop_all();
+        assert!(registered.poll_stop(&cx));
+        generations.remove(REPLY);
+        assert_eq!(generations.count(), 0);
+    }
 }
