@@ -28,14 +28,13 @@ SECRET=$(openssl rand -hex 32)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
+# One after the other: the first applies the migrations.
 for port in 5096 5097; do
     DATABASE_URL=$DB_URL PORT=$port SECRET_KEY=$SECRET \
         CHATBOT__RATE_LIMIT__ENABLED=false \
         CHATBOT__BOT__SIMULATED_DELAY_MS=${BENCH_DELAY_MS:-50} \
         RUST_LOG=warn "$BIN" >/dev/null &
     pids+=($!)
-done
-for port in 5096 5097; do
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/api/ready" >/dev/null && break; sleep 0.1; done
 done
 python3 "$BENCH/stream_lag.py" http://127.0.0.1:5096 http://127.0.0.1:5097 "${1:-20}"

@@ -57,7 +57,7 @@ impl From<crate::ReplyFailure> for Error {
         match failure {
             crate::ReplyFailure::Bot(error) => Self::BotUnavailable(error),
             crate::ReplyFailure::BrokeOff => {
-                let cause: BoxError = "the bot broke off the reply".into();
+                let cause: BoxError = crate::ReplyFailure::BrokeOff.to_string().into();
                 Self::BotUnavailable(BotError::Broken(cause.into()))
             }
             crate::ReplyFailure::Gone => Self::ConversationNotFound,

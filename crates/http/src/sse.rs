@@ -26,10 +26,18 @@ pub(crate) fn wants_events(request: &actix_web::HttpRequest) -> bool {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|media| {
-            media
-                .split(';')
+            let mut parts = media.split(';').map(str::trim);
+            let named = parts
                 .next()
-                .is_some_and(|kind| kind.trim().eq_ignore_ascii_case(EVENT_STREAM))
+                .is_some_and(|kind| kind.eq_ignore_ascii_case(EVENT_STREAM));
+            // `q=0` says "not this one".
+            let refused = parts.any(|parameter| {
+                parameter
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            named && !refused
         })
 }
 
@@ -119,5 +127,39 @@ impl Stream for EventStream {
         let deadline = actix_web::rt::time::Instant::now() + self.keep_alive;
         self.idle.as_mut().reset(deadline);
         Poll::Ready(Some(Ok(next)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn accepting(accept: &str) -> bool {
+        wants_events(
+            &TestRequest::default()
+                .insert_header(("Accept", accept))
+                .to_http_request(),
+        )
+    }
+
+    #[test]
+    fn an_event_stream_is_wanted_when_accept_names_it_without_refusing_it() {
+        assert!(accepting("text/event-stream"));
+        assert!(accepting("application/json, Text/Event-Stream;q=0.5"));
+        assert!(!accepting("application/json"));
+        assert!(!accepting("*/*"));
+        assert!(!accepting("text/event-stream;q=0, application/json"));
+        assert!(!wants_events(&TestRequest::default().to_http_request()));
+    }
+
+    #[test]
+    fn events_are_one_json_line_each() {
+        let bytes = event("delta", Some(3), &serde_json::json!({"text": "two\nlines"}));
+        assert_eq!(
+            bytes,
+            "event: delta\nid: 3\ndata: {\"text\":\"two\\nlines\"}\n\n"
+        );
     }
 }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::replies::{Generation, Generations, StoredFollower, StreamSettings, drained};
+use super::replies::{
+    Generation, Generations, Giver, StoredFollower, StreamSettings, drained, handoff,
+};
 use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository, Spawner, Timer};
 use crate::use_cases::Chat;
 use crate::{
@@ -154,7 +156,9 @@ where
     }
 
     /// Stores the user's message with an empty reply after it, and starts writing
-    /// the reply in the background.
+    /// the reply in the background. The storing happens in the background task too:
+    /// a request dropped half-way (its client went) can never leave a reply stored
+    /// that nobody writes.
     async fn start(
         self: &Arc<Self>,
         owner: UserId,
@@ -164,40 +168,48 @@ where
         if self.generations.is_closing() {
             return Err(Error::ShuttingDown);
         }
+        let (giver, taker) = handoff();
+        let writer = Arc::clone(self);
+        self.background.spawner.spawn(Box::pin(async move {
+            writer.begin_and_write(owner, id, text, giver).await;
+        }));
+        // Nothing handed over: the runtime dropped the task, which it does only when
+        // stopping.
+        taker.await.unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    async fn begin_and_write(
+        self: Arc<Self>,
+        owner: UserId,
+        id: ConversationId,
+        text: MessageText,
+        giver: Giver<Result<(Message, Arc<Generation>), Error>>,
+    ) {
         let message = NewMessage {
             sender: Sender::User,
             text: text.into_string(),
             status: MessageStatus::Complete,
             created_at: self.clock.now(),
         };
+        let begun = match self.messages.begin_exchange(owner, id, message).await {
+            Ok(Some(begun)) => begun,
+            Ok(None) => return giver.give(Err(Error::ConversationNotFound)),
+            Err(StorageError::Conflict) => return giver.give(Err(Error::ReplyInProgress)),
+            Err(error) => return giver.give(Err(error.into())),
+        };
         let BegunExchange {
             user_message,
             reply,
             conversation_name,
-        } = match self.messages.begin_exchange(owner, id, message).await {
-            Ok(begun) => begun.ok_or(Error::ConversationNotFound)?,
-            Err(StorageError::Conflict) => return Err(Error::ReplyInProgress),
-            Err(error) => return Err(error.into()),
-        };
-        let context = match self.context(owner, user_message.clone()).await {
-            Ok(context) => context,
-            Err(error) => {
-                self.close_unwritten(reply.id).await;
-                return Err(error);
-            }
-        };
-        // Closing since the check above: the reply is not started after all.
+        } = begun;
+        // Closing since the caller looked: the reply is not started after all.
         let Some(generation) = self.generations.register(owner, reply.clone()) else {
             self.close_unwritten(reply.id).await;
-            return Err(Error::ShuttingDown);
+            return giver.give(Err(Error::ShuttingDown));
         };
+        giver.give(Ok((user_message.clone(), Arc::clone(&generation))));
         let untitled = conversation_name == ConversationName::default();
-        let writer = Arc::clone(self);
-        let written = Arc::clone(&generation);
-        self.background.spawner.spawn(Box::pin(async move {
-            writer.write(owner, written, context, untitled).await;
-        }));
-        Ok((user_message, generation))
+        self.write(owner, &generation, user_message, untitled).await;
     }
 
     /// Deletes a reply that will never be written, so its conversation takes
@@ -208,38 +220,53 @@ where
         }
     }
 
-    /// Writes the reply of `generation` to its end, then names an untitled
-    /// conversation after a complete reply, then lets the readers know.
+    /// Writes the reply of `generation` to the user's `message` to its end, lets the
+    /// readers know, then names an untitled conversation after a complete reply.
     async fn write(
-        self: Arc<Self>,
+        &self,
         owner: UserId,
-        generation: Arc<Generation>,
-        context: ReplyContext,
+        generation: &Generation,
+        message: Message,
         untitled: bool,
     ) {
-        // Whatever happens to this task (dropped unrun, a panic), the reply leaves the
-        // registry and its readers get an outcome.
+        // Whatever ends this task (a panic included), the reply leaves the registry
+        // and its readers get an outcome.
         let _unregister = Unregister {
             generations: &self.generations,
-            generation: &generation,
+            generation,
         };
-        let user_text = context.message.text.clone();
-        let outcome = self.write_reply(owner, &generation, context).await;
-        if let ReplyEvent::Done(reply) = &outcome
-            && untitled
-            && reply.status == MessageStatus::Complete
-        {
-            self.give_title(owner, reply.conversation_id, &user_text, &reply.text)
-                .await;
-        }
+        let user_text = message.text.clone();
+        let outcome = match self.context(owner, message).await {
+            Ok(context) => self.write_reply(owner, generation, context).await,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the history for a reply");
+                self.close_unwritten(generation.reply().id).await;
+                ReplyEvent::Failed {
+                    failure: match error {
+                        Error::ConversationNotFound => ReplyFailure::Gone,
+                        _ => ReplyFailure::Unstored,
+                    },
+                    message: None,
+                }
+            }
+        };
+        let titled = match &outcome {
+            ReplyEvent::Done(reply) if untitled && reply.status == MessageStatus::Complete => {
+                Some((reply.conversation_id, reply.text.clone()))
+            }
+            _ => None,
+        };
         generation.finish(outcome);
+        if let Some((id, reply)) = titled {
+            self.give_title(owner, id, &user_text, &reply).await;
+        }
     }
 
     /// Asks the bot and takes its text as it comes, storing it at least every
     /// `checkpoint_every` while it arrives, and a sign of life every
     /// `heartbeat_every` while none does, until the bot is done, fails, or the reply
-    /// is stopped (here, or from elsewhere: then its checkpoint finds it no longer
-    /// streaming).
+    /// is stopped: here, or from elsewhere (then a checkpoint, or a look every
+    /// `probe_every` while no text comes, finds it no longer streaming).
     async fn write_reply(
         &self,
         owner: UserId,
@@ -247,11 +274,12 @@ where
         context: ReplyContext,
     ) -> ReplyEvent {
         let settings = self.replies.streaming;
-        let id = generation.reply().id;
+        let reply = generation.reply();
+        let id = reply.id;
         let timer = &self.background.timer;
         let mut written_at = self.clock.now();
         let mut checkpointed = 0;
-        let mut due = timer.sleep(settings.heartbeat_every());
+        let mut due = timer.sleep(settings.idle_wait(Duration::ZERO));
         let mut starting = Some(self.bot.reply(context));
         let mut stream: Option<ReplyStream> = None;
         loop {
@@ -300,6 +328,27 @@ where
                         .end(owner, generation, MessageStatus::Interrupted)
                         .await;
                 }
+                Step::Due
+                    if generation.deltas() == checkpointed
+                        && self.clock.now().since(written_at) < settings.heartbeat_every() =>
+                {
+                    // Nothing to store yet: only see whether it was stopped elsewhere.
+                    match self
+                        .messages
+                        .find_reply(owner, reply.conversation_id, id)
+                        .await
+                    {
+                        Ok(Some(found)) if found.message.status == MessageStatus::Streaming => {}
+                        Ok(_) => {
+                            drop((starting, stream));
+                            return self.taken_over(owner, generation).await;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "could not look at a reply being written")
+                        }
+                    }
+                    due = timer.sleep(settings.idle_wait(self.clock.now().since(written_at)));
+                }
                 Step::Due => {
                     let text = generation.text();
                     let now = self.clock.now();
@@ -319,7 +368,7 @@ where
                     due = timer.sleep(if generation.deltas() > checkpointed {
                         settings.checkpoint_every
                     } else {
-                        settings.heartbeat_every()
+                        settings.idle_wait(self.clock.now().since(written_at))
                     });
                 }
             }
@@ -429,8 +478,8 @@ where
     }
 }
 
-/// Takes a reply out of the registry when its writer ends, and gives its readers an
-/// outcome if the writer could not.
+/// Takes a reply out of the registry when its writer ends, and closes it: with this
+/// outcome if the writer gave none.
 struct Unregister<'a> {
     generations: &'a Generations,
     generation: &'a Generation,
@@ -438,11 +487,11 @@ struct Unregister<'a> {
 
 impl Drop for Unregister<'_> {
     fn drop(&mut self) {
-        self.generation.finish_unless_finished(ReplyEvent::Failed {
+        self.generations.remove(self.generation.reply().id);
+        self.generation.close(ReplyEvent::Failed {
             failure: ReplyFailure::Unstored,
             message: None,
         });
-        self.generations.remove(self.generation.reply().id);
     }
 }
 
@@ -608,7 +657,10 @@ where
         text: MessageText,
     ) -> Result<Exchange, Error> {
         let (user_message, generation) = self.inner.start(owner, id, text).await?;
-        let bot_message = ended_with(last_event(generation.feed(Some(u64::MAX))).await)?;
+        let outcome = last_event(generation.feed(Some(u64::MAX))).await;
+        // The seed's answer comes once everything is stored, the title included.
+        generation.closed().await;
+        let bot_message = ended_with(outcome)?;
         Ok(Exchange {
             user_message,
             bot_message,
@@ -655,12 +707,14 @@ where
     ) -> Result<Message, Error> {
         if let Some(generation) = self.inner.generations.find(owner, id, reply) {
             generation.request_stop();
-            // A reply that failed meanwhile is returned as it is, like any finished one.
             return match last_event(generation.feed(Some(u64::MAX))).await {
+                // A reply that failed meanwhile is returned as it is, like any
+                // finished one; one that failed with no text is gone.
                 Some(ReplyEvent::Failed {
                     message: Some(message),
                     ..
                 }) => Ok(message),
+                Some(ReplyEvent::Failed { message: None, .. }) => Err(Error::MessageNotFound),
                 outcome => ended_with(outcome),
             };
         }

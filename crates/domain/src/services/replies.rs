@@ -29,21 +29,34 @@ pub struct StreamSettings {
     /// How often a reader of a reply written by another process looks at the stored
     /// text.
     pub follow_every: Duration,
+    /// How often a writer waiting for text looks whether its reply was stopped from
+    /// another process: the bot's request is cancelled that soon.
+    pub probe_every: Duration,
 }
 
 impl StreamSettings {
     /// Unless configured otherwise: checkpoints within 200 ms and a look every 100 ms
-    /// keep a reader elsewhere within about 300 ms of the writer; dead writers are
-    /// found after 30 s.
+    /// keep a reader elsewhere within about 300 ms of the writer; a stop from
+    /// elsewhere reaches a waiting writer within 500 ms; dead writers are found after
+    /// 30 s.
     pub const DEFAULT: Self = Self {
         checkpoint_every: Duration::from_millis(200),
         stale_after: Duration::from_secs(30),
         follow_every: Duration::from_millis(100),
+        probe_every: Duration::from_millis(500),
     };
 
     /// How often a writer gives a sign of life when no text comes.
     pub fn heartbeat_every(&self) -> Duration {
         self.stale_after / 3
+    }
+
+    /// How long a writer with nothing new to store waits before it next looks, when
+    /// it last wrote `since` ago: until its next look for a stop, or its heartbeat
+    /// if that comes first.
+    pub(crate) fn idle_wait(&self, since: Duration) -> Duration {
+        self.probe_every
+            .min(self.heartbeat_every().saturating_sub(since))
     }
 }
 
@@ -131,6 +144,7 @@ pub(crate) struct Generation {
 struct State {
     text: ReplyText,
     outcome: Option<ReplyEvent>,
+    closed: bool,
     stop_requested: bool,
     writer: Option<Waker>,
     readers: Vec<Waker>,
@@ -172,11 +186,35 @@ impl Generation {
         readers.into_iter().for_each(Waker::wake);
     }
 
-    /// Ends the reply with `outcome` unless it has one already.
-    pub(crate) fn finish_unless_finished(&self, outcome: ReplyEvent) {
-        if lock(&self.state).outcome.is_none() {
-            self.finish(outcome);
-        }
+    /// Marks the writer gone, with `outcome` if it gave none, and tells the readers.
+    pub(crate) fn close(&self, outcome: ReplyEvent) {
+        let readers = {
+            let mut state = lock(&self.state);
+            state.outcome.get_or_insert(outcome);
+            state.closed = true;
+            std::mem::take(&mut state.readers)
+        };
+        readers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Completes once the writer is gone (after the outcome, and after naming the
+    /// conversation).
+    pub(crate) async fn closed(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = lock(&self.state);
+            if state.closed {
+                return Poll::Ready(());
+            }
+            if !state
+                .readers
+                .iter()
+                .any(|reader| reader.will_wake(cx.waker()))
+            {
+                state.readers.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
     }
 
     /// Asks the writer to stop.
@@ -240,7 +278,7 @@ impl Stream for LocalFeed {
                 seq: this.next,
                 text: text.to_owned(),
             };
-            this.next += 1;
+            this.next = this.next.saturating_add(1);
             return Poll::Ready(Some(ReplyEvent::Delta(delta)));
         }
         if let Some(outcome) = &state.outcome {
@@ -330,7 +368,7 @@ impl<M: MessageRepository> Following<M> {
             if let Some(last) = self.last.take() {
                 return last;
             }
-            if let Some(text) = self.text.delta(self.sent + 1) {
+            if let Some(text) = self.text.delta(self.sent.saturating_add(1)) {
                 self.sent += 1;
                 return ReplyEvent::Delta(Delta {
                     message_id: self.message.id,
@@ -382,7 +420,7 @@ impl<M: MessageRepository> Following<M> {
         let outcome = outcome_of(message);
         match rest {
             Some(text) => {
-                self.sent += 1;
+                self.sent = self.sent.saturating_add(1);
                 self.last = Some(outcome);
                 ReplyEvent::Delta(Delta {
                     message_id: self.message.id,
@@ -412,6 +450,66 @@ pub(crate) async fn drained(
         waited += every;
     }
     true
+}
+
+/// A value handed once from one task to another: the giver may outlive the taker,
+/// and a giver dropped without giving leaves the taker with `None`.
+pub(crate) fn handoff<T>() -> (Giver<T>, Taker<T>) {
+    let slot = Arc::new(Mutex::new(Slot {
+        value: None,
+        gone: false,
+        taker: None,
+    }));
+    (Giver(Arc::clone(&slot)), Taker(slot))
+}
+
+struct Slot<T> {
+    value: Option<T>,
+    gone: bool,
+    taker: Option<Waker>,
+}
+
+/// The giving side of a [`handoff`].
+pub(crate) struct Giver<T>(Arc<Mutex<Slot<T>>>);
+
+impl<T> Giver<T> {
+    /// Hands `value` over.
+    pub(crate) fn give(self, value: T) {
+        lock(&self.0).value = Some(value);
+        // Dropping wakes the taker.
+    }
+}
+
+impl<T> Drop for Giver<T> {
+    fn drop(&mut self) {
+        let taker = {
+            let mut slot = lock(&self.0);
+            slot.gone = true;
+            slot.taker.take()
+        };
+        if let Some(taker) = taker {
+            taker.wake();
+        }
+    }
+}
+
+/// The taking side of a [`handoff`]: what was given, or `None`.
+pub(crate) struct Taker<T>(Arc<Mutex<Slot<T>>>);
+
+impl<T> std::future::Future for Taker<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut slot = lock(&self.0);
+        if let Some(value) = slot.value.take() {
+            return Poll::Ready(Some(value));
+        }
+        if slot.gone {
+            return Poll::Ready(None);
+        }
+        slot.taker = Some(cx.waker().clone());
+        Poll::Pending
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

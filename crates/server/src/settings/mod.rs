@@ -614,6 +614,27 @@ impl Settings {
                 problem: "must be at least 1".to_owned(),
             });
         }
+        // SPEC §9: keep-alives at least every 15 s; a dead writer's reply freed within
+        // 60 s, which the sweep every half `stale_after` keeps up to 40 s.
+        for (key, value, most) in [
+            (
+                "streaming.keep_alive_seconds",
+                self.streaming.keep_alive_seconds,
+                15,
+            ),
+            (
+                "streaming.stale_after_seconds",
+                self.streaming.stale_after_seconds,
+                40,
+            ),
+        ] {
+            if value > most {
+                return Err(SettingsError::Invalid {
+                    setting: self.setting(key),
+                    problem: format!("must be at most {most}"),
+                });
+            }
+        }
         if self.bot.provider == BotProvider::OpenAi
             && self
                 .bot
@@ -716,6 +737,27 @@ mod tests {
         assert_eq!(tuned.client_body_timeout(), Duration::from_secs(2));
         assert_eq!(tuned.keep_alive(), Duration::ZERO, "0 turns keep-alive off");
         assert_eq!(tuned.max_connections, 64);
+    }
+
+    #[test]
+    fn the_streaming_settings_keep_the_spec_bounds() {
+        let streaming = load(&[]).unwrap().streaming;
+        assert_eq!(
+            (streaming.keep_alive_seconds, streaming.stale_after_seconds),
+            (15, 30)
+        );
+        for (key, too_long, most) in [
+            ("CHATBOT__STREAMING__KEEP_ALIVE_SECONDS", "16", 15),
+            ("CHATBOT__STREAMING__STALE_AFTER_SECONDS", "41", 40),
+        ] {
+            let error = load(&[(key, too_long)]).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("must be at most {most}")),
+                "{error}"
+            );
+            let error = load(&[(key, "0")]).unwrap_err().to_string();
+            assert!(error.contains("must be at least 1"), "{error}");
+        }
     }
 
     #[test]

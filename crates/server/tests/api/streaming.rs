@@ -360,11 +360,12 @@ api_tests! {
     }
 
     async fn a_reader_that_does_not_read_holds_up_neither_the_reply_nor_other_readers(db) {
-        // About 2 MB of reply: far more than the socket buffers between the server
-        // and a client that does not read.
+        // About 2 MB of reply, far more than the socket buffers between the server and
+        // a client that does not read, then a pause before its last word.
         let piece = format!("{} ", "word".repeat(100));
-        let pieces = vec![piece.as_str(); 5_000];
-        let provider = FakeProvider::start([Reply::pieces(pieces)]).await;
+        let mut steps: Vec<Step> = (0..5_000).map(|_| Step::content(&piece)).collect();
+        steps.extend([Step::pause(1_500), Step::content("end"), Step::finish("stop"), Step::done()]);
+        let provider = FakeProvider::start([Reply::sse(steps)]).await;
         let base_url = provider.base_url();
         let server = Server::start(settings(&db, &[
             ("CHATBOT__BOT__PROVIDER", "openai"),
@@ -377,16 +378,27 @@ api_tests! {
         stalled.expect("message").await;
         let reply = stalled.expect("reply").await.data["id"].as_i64().unwrap();
 
-        // Meanwhile the reply is stored whole, and another reader follows it to its end.
+        // While it does not read, another reader follows the reply live to its end.
+        let mut other = alice.follow(id, reply, None).await.unwrap();
+        other.expect("reply").await;
+        let mut live = String::new();
+        for seq in 1..=5_000 {
+            let delta = other.expect("delta").await;
+            assert_eq!(delta.id, Some(seq));
+            live.push_str(delta.data["text"].as_str().unwrap());
+        }
+        let replies = stored(&mut alice, id).await;
+        assert_eq!(replies[1]["status"], "streaming", "followed live, before the end");
+        let rest = other.rest().await;
+        live.push_str(&joined_deltas(&rest, 5_001));
         let whole = finished(&mut alice, id, reply).await;
         assert_eq!(whole["status"], "complete");
-        assert_eq!(whole["text"].as_str().unwrap().len(), piece.len() * 5_000);
-        let other = alice.follow(id, reply, None).await.unwrap().rest().await;
-        assert_eq!(other.len(), 1, "finished: `done` at once");
+        assert_eq!(whole["text"], live.as_str());
+        assert_eq!(rest.last().unwrap().data, whole);
 
         // The stalled reader still gets everything, in order.
         let late = stalled.rest().await;
-        assert_eq!(joined_deltas(&late, 1), whole["text"].as_str().unwrap());
+        assert_eq!(joined_deltas(&late, 1), live);
         assert_eq!(late.last().unwrap().data, whole);
     }
 }

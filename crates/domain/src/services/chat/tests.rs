@@ -1398,6 +1398,10 @@ async fn text_is_checkpointed_within_checkpoint_every_and_silence_gets_a_heartbe
             lock(&recorded).push((text.as_str().to_owned(), text.ends().to_vec(), at));
             Ok(true)
         });
+    // While nothing is to be stored, it looks whether it was stopped elsewhere.
+    messages
+        .expect_find_reply()
+        .returning(|_, _, _| Ok(Some(checkpointed("", vec![]))));
     messages
         .expect_finish_reply()
         .with(
@@ -1512,6 +1516,53 @@ async fn a_reply_stopped_elsewhere_drops_the_bot_and_ends_as_stored() {
             r#"delta 1 "Some""#,
             r#"done interrupted "So""#,
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_reply_stopped_elsewhere_while_the_bot_thinks_stops_the_bot_at_the_next_look() {
+    let pipe = Pipe::default();
+    let looks = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&looks);
+    let mut messages = beginning(named());
+    messages.expect_checkpoint_reply().never();
+    messages
+        .expect_find_reply()
+        .with(eq(OWNER), eq(CONVERSATION), eq(REPLY))
+        .returning(move |_, _, _| {
+            // Stopped from another process between the first and the second look.
+            let status = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                MessageStatus::Streaming
+            } else {
+                MessageStatus::Interrupted
+            };
+            Ok(Some(ReplySnapshot {
+                message: reply_stored("", status),
+                ends: Vec::new(),
+            }))
+        });
+    messages.expect_finish_reply().never();
+    let service = service(
+        MockConversationRepository::new(),
+        messages,
+        piped_bot(&pipe),
+    );
+    let probe = StreamSettings::DEFAULT.probe_every;
+
+    let started = service.start_hi().await;
+    service.advance(probe - ms(1)).await;
+    assert_eq!(
+        looks.load(Ordering::SeqCst),
+        0,
+        "no look before probe_every"
+    );
+    service.advance(ms(1)).await;
+    assert!(!pipe.dropped(), "still streaming at the first look");
+    service.advance(probe).await;
+    assert!(pipe.dropped(), "the bot is stopped at the next look");
+    assert_eq!(
+        shown(&service.events(started.events).await),
+        [r#"started streaming """#, r#"done interrupted """#]
     );
 }
 
@@ -1726,6 +1777,9 @@ async fn finishing_refuses_new_replies_and_stops_those_running_after_the_grace()
         .returning(|_, _, _| Ok(Some(Vec::new())));
     // A message sent while shutting down is refused before anything is stored.
     messages.expect_discard_reply().never();
+    messages
+        .expect_find_reply()
+        .returning(|_, _, _| Ok(Some(checkpointed("", vec![]))));
     messages
         .expect_checkpoint_reply()
         .returning(|_, _, _| Ok(true));
