@@ -136,8 +136,7 @@ pub use conversation::{
 pub use error::{BotError, BoxError, Error, HashError, SharedError, StorageError};
 pub use id::{ConversationId, MessageId, UserId};
 pub use message::{
-    AppendedMessage, Exchange, Message, MessageStatus, MessageText, NewMessage, Sender,
-    UnknownSender, UnknownStatus,
+    Exchange, Message, MessageStatus, MessageText, NewMessage, Sender, UnknownSender, UnknownStatus,
 };
 pub use page::{ConversationCursor, MessageCursor, Page, PageRequest, PageSize, Window};
 pub use reply::{

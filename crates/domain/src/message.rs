@@ -193,17 +193,6 @@ pub struct NewMessage {
     pub created_at: Timestamp,
 }
 
-/// A message just appended, and the name of its conversation at that moment (so the
-/// use case can tell whether the conversation still needs a title without reading it
-/// again).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppendedMessage {
-    /// The message, as stored.
-    pub message: Message,
-    /// Its conversation's name.
-    pub conversation_name: crate::ConversationName,
-}
-
 /// The outcome of sending a message: the user's message and the bot's reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {

@@ -18,11 +18,11 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::{
-    AppendedMessage, BegunExchange, BotError, Conversation, ConversationCursor, ConversationId,
-    ConversationName, ConversationWithMessages, Credentials, HashError, Message, MessageCursor,
-    MessageId, MessageStatus, NewConversation, NewMessage, NewUser, Password, PasswordAttempt,
-    PasswordHash, ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey,
-    SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
+    BegunExchange, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    ConversationWithMessages, Credentials, HashError, Message, MessageCursor, MessageId,
+    MessageStatus, NewConversation, NewMessage, NewUser, Password, PasswordAttempt, PasswordHash,
+    ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey, SessionRecord,
+    StorageError, Timestamp, User, UserId, Username, Window,
 };
 
 /// Stores users.
@@ -109,16 +109,6 @@ pub trait ConversationRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageRepository: Send + Sync {
-    /// Appends `message` to `owner`'s conversation `conversation` and marks the
-    /// conversation active at the message's time, atomically; `None` when `owner`
-    /// has no such conversation. Once this returns `Ok`, the message is durable.
-    async fn append_message(
-        &self,
-        owner: UserId,
-        conversation: ConversationId,
-        message: NewMessage,
-    ) -> Result<Option<AppendedMessage>, StorageError>;
-
     /// The last `window.limit` messages of `owner`'s conversation `conversation`
     /// stored before the message `window.before` (all of them when there is no
     /// limit, the latest when there is no cursor), oldest first; `None` when `owner`

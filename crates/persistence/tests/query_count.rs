@@ -33,15 +33,24 @@ async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) 
             })
             .await
             .unwrap();
-        for sender in [Sender::User, Sender::Bot] {
-            let message = NewMessage {
-                sender,
-                text: "m".into(),
-                status: MessageStatus::Complete,
-                created_at: now,
-            };
-            db.db.append_message(owner, chat.id, message).await.unwrap();
-        }
+        // A message and the bot's reply, stored as sending a message stores them.
+        let message = NewMessage {
+            sender: Sender::User,
+            text: "m".into(),
+            status: MessageStatus::Complete,
+            created_at: now,
+        };
+        let begun = db
+            .db
+            .begin_exchange(owner, chat.id, message)
+            .await
+            .unwrap()
+            .unwrap();
+        db.db
+            .finish_reply(begun.reply.id, "r".into(), MessageStatus::Complete)
+            .await
+            .unwrap()
+            .unwrap();
     }
     owner
 }

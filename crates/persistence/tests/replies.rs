@@ -92,6 +92,34 @@ async fn listed(db: &TestDb, owner: &User, chat: &Conversation) -> Vec<Message> 
 }
 
 on_both_backends! {
+    async fn a_reply_ending_while_a_message_is_sent_never_deadlocks(db: &TestDb) {
+        // Every write to a reply takes the conversation's lock first, as sending does:
+        // racing them, the send waits and then sees either the reply still streaming
+        // (a conflict) or the reply ended (a new exchange); nothing fails otherwise.
+        let alice = user(db, "alice").await;
+        let chat = conversation(db, &alice, "Race").await;
+        let mut reply = begin(db, &alice, &chat, 0).await.reply.id;
+        for round in 1..=40 {
+            let text = text_of(&["so ", "far"]);
+            let (checkpointed, sent) = tokio::join!(
+                db.db.checkpoint_reply(reply, &text, at(round)),
+                try_begin(db, &alice, &chat, "again", round),
+            );
+            assert!(checkpointed.unwrap(), "round {round}");
+            assert!(matches!(sent, Err(StorageError::Conflict)), "round {round}: {sent:?}");
+            let (finished, sent) = tokio::join!(
+                db.db.finish_reply(reply, "done".to_owned(), MessageStatus::Complete),
+                try_begin(db, &alice, &chat, "next", round),
+            );
+            assert!(finished.unwrap().is_some(), "round {round}");
+            reply = match sent {
+                Ok(Some(begun)) => begun.reply.id,
+                Err(StorageError::Conflict) => begin(db, &alice, &chat, round).await.reply.id,
+                other => panic!("round {round}: {other:?}"),
+            };
+        }
+    }
+
     async fn beginning_stores_the_message_then_an_empty_streaming_reply(db: &TestDb) {
         let alice = user(db, "alice").await;
         let chat = conversation(db, &alice, "Hiking").await;

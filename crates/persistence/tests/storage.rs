@@ -6,9 +6,10 @@ use chatbot_domain::ports::{
     ConversationRepository, MessageRepository, SessionRepository, UserRepository,
 };
 use chatbot_domain::{
-    Conversation, ConversationCursor, ConversationId, ConversationName, Message, MessageCursor,
-    MessageId, MessageStatus, NewConversation, NewMessage, NewUser, PasswordHash, Revision, Sender,
-    SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username, Window,
+    Conversation, ConversationCursor, ConversationId, ConversationName, Exchange, Message,
+    MessageCursor, MessageId, MessageStatus, NewConversation, NewMessage, NewUser, PasswordHash,
+    Revision, Sender, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username,
+    Window,
 };
 use chatbot_persistence::on_both_backends;
 use chatbot_persistence::testing::TestDb;
@@ -40,28 +41,43 @@ async fn conversation(db: &TestDb, owner: &User, name: &str, millis: i64) -> Con
         .unwrap()
 }
 
-async fn say(
+/// What the user says at `millis`.
+fn said(text: &str, millis: i64) -> NewMessage {
+    NewMessage {
+        sender: Sender::User,
+        text: text.to_owned(),
+        status: MessageStatus::Complete,
+        created_at: at(millis),
+    }
+}
+
+/// `owner` says `text` in `conversation` at `millis` and the bot answers `reply`,
+/// stored as sending a message stores them: the user's message with an empty streaming
+/// reply after it, then the reply's text, complete. `None` when `owner` has no such
+/// conversation.
+async fn exchange(
     db: &TestDb,
     owner: &User,
     conversation: ConversationId,
-    sender: Sender,
     text: &str,
+    reply: &str,
     millis: i64,
-) -> Option<Message> {
-    db.db
-        .append_message(
-            owner.id,
-            conversation,
-            NewMessage {
-                sender,
-                text: text.to_owned(),
-                status: MessageStatus::Complete,
-                created_at: at(millis),
-            },
-        )
+) -> Option<Exchange> {
+    let begun = db
+        .db
+        .begin_exchange(owner.id, conversation, said(text, millis))
+        .await
+        .unwrap()?;
+    let bot_message = db
+        .db
+        .finish_reply(begun.reply.id, reply.to_owned(), MessageStatus::Complete)
         .await
         .unwrap()
-        .map(|appended| appended.message)
+        .expect("the reply was streaming");
+    Some(Exchange {
+        user_message: begun.user_message,
+        bot_message,
+    })
 }
 
 fn window<C>(before: Option<C>, limit: usize) -> Window<C> {
@@ -118,7 +134,7 @@ on_both_backends! {
 
         assert!(db.db.list_conversations_with_messages(bob.id, Window::ALL).await.unwrap().is_empty());
         assert_eq!(db.db.rename_conversation(bob.id, chat.id, other_name, at(1)).await.unwrap(), None);
-        assert!(say(db, &bob, chat.id, Sender::User, "intrusion", 2).await.is_none());
+        assert!(exchange(db, &bob, chat.id, "intrusion", "no", 2).await.is_none());
         assert!(!db.db.delete_conversation(bob.id, chat.id).await.unwrap());
 
         let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
@@ -134,7 +150,7 @@ on_both_backends! {
         let name = ConversationName::parse("x").unwrap();
         assert_eq!(db.db.rename_conversation(alice.id, missing, name, at(0)).await.unwrap(), None);
         assert!(!db.db.delete_conversation(alice.id, missing).await.unwrap());
-        assert!(say(db, &alice, missing, Sender::User, "hello?", 0).await.is_none());
+        assert!(exchange(db, &alice, missing, "hello?", "no", 0).await.is_none());
     }
 
     async fn renaming_changes_the_name_and_marks_activity(db: &TestDb) {
@@ -157,15 +173,17 @@ on_both_backends! {
         let first = conversation(db, &alice, "first", 0).await;
         let second = conversation(db, &alice, "second", 500).await;
         let third = conversation(db, &alice, "third", 1_000).await;
-        let hello = say(db, &alice, first.id, Sender::User, "hello", 1_999).await.unwrap();
-        let reply = say(db, &alice, first.id, Sender::Bot, "hi there", 1_999).await.unwrap();
-        let later = say(db, &alice, first.id, Sender::User, "bye", 2_000).await.unwrap();
+        let hello = exchange(db, &alice, first.id, "hello", "hi there", 1_999).await.unwrap();
+        let later = exchange(db, &alice, first.id, "bye", "bye bye", 2_000).await.unwrap();
 
         let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         let names: Vec<_> = listed.iter().map(|c| c.conversation.name.as_str()).collect();
         assert_eq!(names, ["first", "third", "second"]);
         assert_eq!(listed[0].conversation.updated_at, at(2_000));
-        assert_eq!(listed[0].messages, [hello, reply, later]);
+        assert_eq!(
+            listed[0].messages,
+            [hello.user_message, hello.bot_message, later.user_message, later.bot_message]
+        );
         assert!(listed[1].messages.is_empty() && listed[2].messages.is_empty());
         assert_eq!(listed[1].conversation, third);
         assert_eq!(listed[2].conversation, second);
@@ -184,8 +202,9 @@ on_both_backends! {
         let alice = user(db, "alice").await;
         for millis in [0, 1, 123, 999, 86_400_000] {
             let chat = conversation(db, &alice, "t", millis).await;
-            let message = say(db, &alice, chat.id, Sender::User, "t", millis).await.unwrap();
-            assert_eq!((chat.created_at, message.created_at), (at(millis), at(millis)));
+            let stored = exchange(db, &alice, chat.id, "t", "t", millis).await.unwrap();
+            let times = (chat.created_at, stored.user_message.created_at, stored.bot_message.created_at);
+            assert_eq!(times, (at(millis), at(millis), at(millis)));
         }
         let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         for entry in &listed {
@@ -199,11 +218,12 @@ on_both_backends! {
         let name = "Café ☕ 日本語 — שלום 🚀";
         let text = "Emoji 👩‍👩‍👧‍👦, combining e\u{301}, RTL مرحبا, CJK 漢字\n\ttabbed \"quotes\" \\ '; DROP TABLE users; --";
         let chat = conversation(db, &alice, name, 0).await;
-        say(db, &alice, chat.id, Sender::User, text, 1).await.unwrap();
+        exchange(db, &alice, chat.id, text, text, 1).await.unwrap();
 
         let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(listed[0].conversation.name.as_str(), name);
         assert_eq!(listed[0].messages[0].text, text);
+        assert_eq!(listed[0].messages[1].text, text, "the bot's too");
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
     }
 
@@ -212,14 +232,14 @@ on_both_backends! {
         let doomed = conversation(db, &alice, "doomed", 0).await;
         let kept = conversation(db, &alice, "kept", 0).await;
         for (i, chat) in [doomed.id, doomed.id, kept.id].into_iter().enumerate() {
-            say(db, &alice, chat, Sender::User, "m", i as i64).await.unwrap();
+            exchange(db, &alice, chat, "m", "r", i as i64).await.unwrap();
         }
         assert!(db.db.delete_conversation(alice.id, doomed.id).await.unwrap());
         assert_eq!(
             db.count(&format!("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = {}", doomed.id)),
             0
         );
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 1);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 2, "the kept exchange");
         let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].conversation.id, kept.id);
@@ -231,7 +251,7 @@ on_both_backends! {
         let bob = user(db, "bob").await;
         for owner in [&alice, &bob] {
             let chat = conversation(db, owner, "c", 0).await;
-            say(db, owner, chat.id, Sender::User, "m", 1).await.unwrap();
+            exchange(db, owner, chat.id, "m", "r", 1).await.unwrap();
             db.db.insert_session(session(&format!("key-{}", owner.id), Some(owner.id), 10_000)).await.unwrap();
         }
         db.execute(&format!("DELETE FROM users WHERE id = {}", alice.id));
@@ -240,7 +260,7 @@ on_both_backends! {
             assert_eq!(db.count(&format!("SELECT COUNT(*) AS n FROM {table} WHERE user_id = {}", alice.id)), 0);
             assert_eq!(db.count(&format!("SELECT COUNT(*) AS n FROM {table}")), 1, "{table} of bob stay");
         }
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 1);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 2, "bob's exchange stays");
     }
 
     async fn sessions_load_until_they_expire(db: &TestDb) {
@@ -281,22 +301,29 @@ on_both_backends! {
     }
 
     async fn concurrent_writers_all_succeed(db: &TestDb) {
+        // One reply streams at a time in a conversation, so each writer sends its
+        // messages in a conversation of its own; its renames land on the others', in
+        // the middle of their exchanges. All of them are alice's: every write raises
+        // the same revision.
         let alice = user(db, "alice").await;
-        let chats = [
-            conversation(db, &alice, "a", 0).await.id,
-            conversation(db, &alice, "b", 0).await.id,
-        ];
+        let mut chats = Vec::new();
+        for writer in 0..16 {
+            chats.push(conversation(db, &alice, &format!("{writer}"), 0).await.id);
+        }
         let writers = (0..16).map(|writer| {
             let database = db.db.clone();
             let owner = alice.id;
+            let chats = chats.clone();
             tokio::spawn(async move {
                 for i in 0..20 {
-                    let chat = chats[(writer + i) % 2];
-                    let message = NewMessage { sender: Sender::User, text: format!("{writer}/{i}"), status: MessageStatus::Complete, created_at: at(i as i64) };
-                    database.append_message(owner, chat, message).await?;
+                    let message = said(&format!("{writer}/{i}"), i as i64);
+                    let begun = database.begin_exchange(owner, chats[writer], message).await?.expect("alice's");
+                    let reply = format!("re {writer}/{i}");
+                    database.finish_reply(begun.reply.id, reply, MessageStatus::Complete).await?.expect("streaming");
                     if i % 5 == 0 {
                         let name = ConversationName::parse(&format!("by {writer}")).unwrap();
-                        database.rename_conversation(owner, chat, name, at(i as i64)).await?;
+                        let other = chats[(writer + i) % chats.len()];
+                        database.rename_conversation(owner, other, name, at(i as i64)).await?;
                     }
                 }
                 Ok::<_, StorageError>(())
@@ -305,7 +332,8 @@ on_both_backends! {
         for writer in writers.collect::<Vec<_>>() {
             writer.await.unwrap().unwrap();
         }
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 16 * 20);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 16 * 20 * 2);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages WHERE status = 'complete'"), 16 * 20 * 2);
     }
 
     async fn conversation_windows_walk_the_whole_list_in_order(db: &TestDb) {
@@ -315,7 +343,7 @@ on_both_backends! {
         // Three conversations active in the same millisecond, where only ids decide.
         for (name, millis) in [("a", 0), ("b", 7), ("c", 7), ("d", 7), ("e", 3)] {
             let chat = conversation(db, &alice, name, millis).await;
-            say(db, &alice, chat.id, Sender::User, &format!("in {name}"), millis).await.unwrap();
+            exchange(db, &alice, chat.id, &format!("in {name}"), "reply", millis).await.unwrap();
         }
         let all = db.db.list_conversations(alice.id, Window::ALL).await.unwrap();
         let names: Vec<_> = all.iter().map(|c| c.name.as_str()).collect();
@@ -328,8 +356,9 @@ on_both_backends! {
             let with_messages = db.db.list_conversations_with_messages(alice.id, window(before, 2)).await.unwrap();
             assert_eq!(with_messages.iter().map(|c| &c.conversation).collect::<Vec<_>>(), page.iter().collect::<Vec<_>>());
             for listed in &with_messages {
-                assert_eq!(listed.messages.len(), 1);
+                assert_eq!(listed.messages.len(), 2);
                 assert_eq!(listed.messages[0].text, format!("in {}", listed.conversation.name));
+                assert_eq!(listed.messages[1].text, "reply");
             }
             let Some(last) = page.last() else { break };
             before = Some(ConversationCursor::after(last));
@@ -344,16 +373,18 @@ on_both_backends! {
         let mut said = Vec::new();
         for i in 0..5 {
             // Clocks may disagree: the order is the order of storage, not of time.
-            said.push(say(db, &alice, chat.id, Sender::User, &format!("m{i}"), 100 - i).await.unwrap().id);
+            let stored = exchange(db, &alice, chat.id, &format!("m{i}"), &format!("r{i}"), 100 - i).await.unwrap();
+            said.extend([stored.user_message.id, stored.bot_message.id]);
         }
         let all = db.db.list_messages(alice.id, chat.id, Window::ALL).await.unwrap().unwrap();
         assert_eq!(ids_of(&all), said);
-        let latest = db.db.list_messages(alice.id, chat.id, window(None, 2)).await.unwrap().unwrap();
-        assert_eq!(ids_of(&latest), said[3..]);
-        let earlier = window(Some(MessageCursor(said[3])), 2);
+        // Pages of 3 cut exchanges in two.
+        let latest = db.db.list_messages(alice.id, chat.id, window(None, 3)).await.unwrap().unwrap();
+        assert_eq!(ids_of(&latest), said[7..]);
+        let earlier = window(Some(MessageCursor(said[7])), 3);
         let earlier = db.db.list_messages(alice.id, chat.id, earlier).await.unwrap().unwrap();
-        assert_eq!(ids_of(&earlier), said[1..3]);
-        let first = window(Some(MessageCursor(said[1])), 2);
+        assert_eq!(ids_of(&earlier), said[4..7]);
+        let first = window(Some(MessageCursor(said[1])), 3);
         assert_eq!(ids_of(&db.db.list_messages(alice.id, chat.id, first).await.unwrap().unwrap()), said[..1]);
         let listed = db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert_eq!(ids_of(&listed[0].messages), said, "the whole list agrees");
@@ -365,7 +396,7 @@ on_both_backends! {
         let empty = conversation(db, &alice, "empty", 0).await;
         let listed = db.db.list_messages(alice.id, empty.id, window(None, 10)).await.unwrap();
         assert_eq!(listed, Some(vec![]));
-        say(db, &alice, empty.id, Sender::User, "private", 1).await.unwrap();
+        exchange(db, &alice, empty.id, "private", "secret", 1).await.unwrap();
         assert_eq!(db.db.list_messages(bob.id, empty.id, Window::ALL).await.unwrap(), None);
         let missing = ConversationId::new(empty.id.get() + 1_000);
         assert_eq!(db.db.list_messages(alice.id, missing, Window::ALL).await.unwrap(), None);
@@ -378,15 +409,17 @@ on_both_backends! {
         let bobs = db.db.revision(bob.id).await.unwrap();
         let chat = conversation(db, &alice, "c", 0).await;
         rose(db, alice.id, &mut last, "created").await;
-        say(db, &alice, chat.id, Sender::User, "m", 1).await.unwrap();
-        rose(db, alice.id, &mut last, "a message").await;
+        let begun = db.db.begin_exchange(alice.id, chat.id, said("m", 1)).await.unwrap().unwrap();
+        rose(db, alice.id, &mut last, "a message and its reply begun").await;
+        db.db.finish_reply(begun.reply.id, "r".to_owned(), MessageStatus::Complete).await.unwrap().unwrap();
+        rose(db, alice.id, &mut last, "the reply finished").await;
         let name = ConversationName::parse("renamed").unwrap();
         db.db.rename_conversation(alice.id, chat.id, name.clone(), at(2)).await.unwrap();
         rose(db, alice.id, &mut last, "renamed").await;
 
         db.db.list_conversations_with_messages(alice.id, Window::ALL).await.unwrap();
         assert!(db.db.rename_conversation(bob.id, chat.id, name, at(3)).await.unwrap().is_none());
-        assert!(say(db, &bob, chat.id, Sender::User, "intruder", 3).await.is_none());
+        assert!(db.db.begin_exchange(bob.id, chat.id, said("intruder", 3)).await.unwrap().is_none());
         assert_eq!(db.db.revision(alice.id).await.unwrap(), last, "reads and refusals change nothing");
         assert_eq!(db.db.revision(bob.id).await.unwrap(), bobs, "nor do others' changes");
 
@@ -397,15 +430,12 @@ on_both_backends! {
     async fn a_messages_status_is_stored_and_older_rows_are_complete(db: &TestDb) {
         let alice = user(db, "alice").await;
         let chat = conversation(db, &alice, "c", 0).await;
-        let failed = NewMessage {
-            sender: Sender::Bot,
-            text: "half a rep".to_owned(),
-            status: MessageStatus::Failed,
-            created_at: at(1),
-        };
-        let stored = db.db.append_message(alice.id, chat.id, failed).await.unwrap().unwrap();
-        assert_eq!(stored.message.status, MessageStatus::Failed);
-        assert_eq!(stored.conversation_name.as_str(), "c", "the name comes with it");
+        let begun = db.db.begin_exchange(alice.id, chat.id, said("question", 1)).await.unwrap().unwrap();
+        assert_eq!(begun.user_message.status, MessageStatus::Complete);
+        assert_eq!(begun.conversation_name.as_str(), "c", "the name comes with it");
+        let half = "half a rep".to_owned();
+        let stored = db.db.finish_reply(begun.reply.id, half, MessageStatus::Failed).await.unwrap().unwrap();
+        assert_eq!(stored.status, MessageStatus::Failed);
         // A row written without a status, as before the column existed.
         db.execute(&format!(
             "INSERT INTO messages (conversation_id, sender, text, created_at) \
@@ -414,7 +444,7 @@ on_both_backends! {
         ));
         let listed = db.db.list_messages(alice.id, chat.id, Window::ALL).await.unwrap().unwrap();
         let statuses: Vec<_> = listed.iter().map(|m| m.status).collect();
-        assert_eq!(statuses, [MessageStatus::Failed, MessageStatus::Complete]);
+        assert_eq!(statuses, [MessageStatus::Complete, MessageStatus::Failed, MessageStatus::Complete]);
     }
 
     async fn a_title_replaces_only_the_default_name_and_keeps_the_activity_time(db: &TestDb) {
@@ -443,7 +473,7 @@ on_both_backends! {
         // yet (an import, a checkpoint of a streaming reply) cannot forget it.
         let alice = user(db, "alice").await;
         let chat = conversation(db, &alice, "c", 0).await;
-        say(db, &alice, chat.id, Sender::User, "m", 1).await.unwrap();
+        exchange(db, &alice, chat.id, "m", "r", 1).await.unwrap();
         let mut last = db.db.revision(alice.id).await.unwrap();
         let id = chat.id.get();
         db.execute(&format!("UPDATE messages SET text = 'edited' WHERE conversation_id = {id}"));

@@ -1,9 +1,8 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::MessageRepository;
 use chatbot_domain::{
-    AppendedMessage, BegunExchange, ConversationId, ConversationName, Message, MessageCursor,
-    MessageId, MessageStatus, NewMessage, ReplySnapshot, ReplyText, StorageError, Timestamp,
-    UserId, Window,
+    BegunExchange, ConversationId, Message, MessageCursor, MessageId, MessageStatus, NewMessage,
+    ReplySnapshot, ReplyText, StorageError, Timestamp, UserId, Window,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -12,50 +11,11 @@ use super::conversations::owned;
 use super::{columns_of, limit_of, replies};
 use crate::Database;
 use crate::connection::AnyConnection;
-use crate::database::corrupt;
-use crate::rows::{MessageRow, NewMessageRow, to_column};
+use crate::rows::MessageRow;
 use crate::schema::{conversations, messages};
 
 #[async_trait]
 impl MessageRepository for Database {
-    async fn append_message(
-        &self,
-        owner: UserId,
-        conversation: ConversationId,
-        message: NewMessage,
-    ) -> Result<Option<AppendedMessage>, StorageError> {
-        let at = to_column(message.created_at);
-        let row = NewMessageRow {
-            conversation_id: conversation.get(),
-            sender: message.sender.as_str(),
-            text: message.text,
-            status: message.status.as_str(),
-            created_at: at,
-        };
-        let appended = self
-            .write(move |connection| {
-                connection.transaction(|connection| {
-                    let Some(name) = mark_active(connection, owner, conversation, at)? else {
-                        return Ok(None);
-                    };
-                    diesel::insert_into(messages::table)
-                        .values(&row)
-                        .returning(columns_of!(MessageRow))
-                        .get_result::<MessageRow>(connection)
-                        .map(|row| Some((row, name)))
-                })
-            })
-            .await?;
-        appended
-            .map(|(row, name)| {
-                Ok(AppendedMessage {
-                    message: row.into_message()?,
-                    conversation_name: ConversationName::parse(&name).map_err(corrupt)?,
-                })
-            })
-            .transpose()
-    }
-
     /// One indexed query, walking the conversation's messages backwards from
     /// `before`, for a page that holds messages; an empty page costs a second query,
     /// which tells an empty conversation from a missing or foreign one.

@@ -29,7 +29,7 @@ use crate::Database;
 use crate::connection::AnyConnection;
 use crate::database::corrupt;
 use crate::rows::{MessageRow, NewMessageRow, NewReplyRow, to_column};
-use crate::schema::messages;
+use crate::schema::{conversations, messages};
 
 /// Stores the user's message and the empty streaming reply after it, in one
 /// transaction. A reply already streaming in the conversation makes the reply's
@@ -97,13 +97,16 @@ pub(super) async fn checkpoint_reply(
     let at = to_column(at);
     let changed = db
         .write(move |connection| {
-            diesel::update(messages::table.find(reply.get()).filter(streaming()))
-                .set((
-                    messages::text.eq(text),
-                    messages::reply_ends.eq(Some(ends)),
-                    messages::heard_at.eq(Some(at)),
-                ))
-                .execute(connection)
+            connection.transaction(|connection| {
+                lock_conversation_of(connection, reply)?;
+                diesel::update(messages::table.find(reply.get()).filter(streaming()))
+                    .set((
+                        messages::text.eq(text),
+                        messages::reply_ends.eq(Some(ends)),
+                        messages::heard_at.eq(Some(at)),
+                    ))
+                    .execute(connection)
+            })
         })
         .await?;
     Ok(changed == 1)
@@ -117,11 +120,14 @@ pub(super) async fn finish_reply(
 ) -> Result<Option<Message>, StorageError> {
     let finished = db
         .write(move |connection| {
-            diesel::update(messages::table.find(reply.get()).filter(streaming()))
-                .set((messages::text.eq(text), ended(status)))
-                .returning(columns_of!(MessageRow))
-                .get_result::<MessageRow>(connection)
-                .optional()
+            connection.transaction(|connection| {
+                lock_conversation_of(connection, reply)?;
+                diesel::update(messages::table.find(reply.get()).filter(streaming()))
+                    .set((messages::text.eq(text), ended(status)))
+                    .returning(columns_of!(MessageRow))
+                    .get_result::<MessageRow>(connection)
+                    .optional()
+            })
         })
         .await?;
     finished.map(MessageRow::into_message).transpose()
@@ -129,7 +135,11 @@ pub(super) async fn finish_reply(
 
 pub(super) async fn discard_reply(db: &Database, reply: MessageId) -> Result<(), StorageError> {
     db.write(move |connection| {
-        diesel::delete(messages::table.find(reply.get()).filter(streaming())).execute(connection)
+        connection.transaction(|connection| {
+            lock_conversation_of(connection, reply)?;
+            diesel::delete(messages::table.find(reply.get()).filter(streaming()))
+                .execute(connection)
+        })
     })
     .await?;
     Ok(())
@@ -159,6 +169,7 @@ pub(super) async fn interrupt_reply(
     let stored = db
         .write(move |connection| {
             connection.transaction(|connection| {
+                lock_conversation(connection, conversation.get())?;
                 diesel::update(
                     messages::table
                         .find(reply.get())
@@ -176,24 +187,71 @@ pub(super) async fn interrupt_reply(
     stored.map(|(row, _)| row.into_message()).transpose()
 }
 
-/// One statement, served by the partial index on `heard_at` of streaming replies.
+/// Served by the partial index on `heard_at` of streaming replies; their
+/// conversations are locked first, in order, like every other write to a reply.
 pub(super) async fn interrupt_stale_replies(
     db: &Database,
     silent_since: Timestamp,
 ) -> Result<u64, StorageError> {
     let silent_since = to_column(silent_since);
+    let stale = move || {
+        messages::table
+            .filter(streaming())
+            .filter(messages::heard_at.lt(silent_since))
+    };
     let interrupted = db
         .write(move |connection| {
-            diesel::update(
-                messages::table
-                    .filter(streaming())
-                    .filter(messages::heard_at.lt(silent_since)),
-            )
-            .set(ended(MessageStatus::Interrupted))
-            .execute(connection)
+            connection.transaction(|connection| {
+                if let AnyConnection::Postgresql(postgres) = connection {
+                    conversations::table
+                        .filter(conversations::id.eq_any(stale().select(messages::conversation_id)))
+                        .order(conversations::id)
+                        .select(conversations::id)
+                        .for_update()
+                        .load::<i64>(postgres)?;
+                }
+                diesel::update(stale())
+                    .set(ended(MessageStatus::Interrupted))
+                    .execute(connection)
+            })
         })
         .await?;
     Ok(u64::try_from(interrupted).unwrap_or(u64::MAX))
+}
+
+/// On PostgreSQL, locks the conversation `conversation` for the rest of the
+/// transaction. Every write to a reply takes its conversation first, as
+/// `begin_exchange` does (then the owner's row, through the revision trigger), so two
+/// of them on one conversation queue instead of deadlocking: without it, a reply
+/// being finished (message row, then owner) and a message being sent (conversation,
+/// owner, then the one-streaming-reply index entry the finish holds) wait on each
+/// other. SQLite has one writer at a time, and no `FOR UPDATE`.
+fn lock_conversation(connection: &mut AnyConnection, conversation: i64) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(postgres) = connection {
+        conversations::table
+            .find(conversation)
+            .select(conversations::id)
+            .for_update()
+            .load::<i64>(postgres)?;
+    }
+    Ok(())
+}
+
+/// [`lock_conversation`] for the conversation of the message `reply`.
+fn lock_conversation_of(connection: &mut AnyConnection, reply: MessageId) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(postgres) = connection {
+        conversations::table
+            .filter(
+                conversations::id.nullable().eq(messages::table
+                    .find(reply.get())
+                    .select(messages::conversation_id)
+                    .single_value()),
+            )
+            .select(conversations::id)
+            .for_update()
+            .load::<i64>(postgres)?;
+    }
+    Ok(())
 }
 
 /// `messages.status = 'streaming'`, the status written into the SQL rather than bound:
