@@ -44,6 +44,12 @@ pub enum Error {
     /// done or stopped.
     #[error("a reply is still being written in this conversation: wait for it or stop it")]
     ReplyInProgress,
+    /// The user holds as many live connections as allowed; close one first.
+    #[error("too many connections: at most {most} per user; close another tab or device first")]
+    TooManyConnections {
+        /// How many a user may hold.
+        most: usize,
+    },
     /// The service is shutting down and starts no new reply.
     #[error("the service is shutting down, try again shortly")]
     ShuttingDown,

@@ -24,7 +24,7 @@
 //! use chatbot_domain::services::{AccountService, Background, ChatService};
 //! use chatbot_domain::use_cases::{Accounts, Chat};
 //! use chatbot_domain::{
-//!     BegunExchange, ConversationId, ConversationName, Error, ManualClock, Message,
+//!     BegunExchange, Conversation, ConversationId, ConversationName, Error, ManualClock, Message,
 //!     MessageId, MessageStatus, MessageText, Password, PasswordHash, ReplyStream, Sender,
 //!     SystemClock, User, UserId, Username,
 //! };
@@ -86,7 +86,10 @@
 //! });
 //! // The first reply names the conversation.
 //! let mut conversations = MockConversationRepository::new();
-//! conversations.expect_title_conversation().returning(|_, _, _| Ok(true));
+//! conversations.expect_title_conversation().returning(move |owner, id, name| {
+//!     let (created_at, updated_at) = (now, now);
+//!     Ok(Some(Conversation { id, owner, name, created_at, updated_at }))
+//! });
 //! // The bot's reply arrives as a stream of pieces.
 //! let mut bot = MockBot::new();
 //! bot.expect_sees_history().return_const(true);
@@ -117,6 +120,7 @@
 
 mod conversation;
 mod error;
+mod event;
 mod id;
 mod message;
 mod page;
@@ -134,6 +138,7 @@ pub use conversation::{
     Conversation, ConversationName, ConversationWithMessages, NewConversation, Revision,
 };
 pub use error::{BotError, BoxError, Error, HashError, SharedError, StorageError};
+pub use event::{Change, Event};
 pub use id::{ConversationId, MessageId, UserId};
 pub use message::{
     Exchange, Message, MessageStatus, MessageText, NewMessage, Sender, UnknownSender, UnknownStatus,

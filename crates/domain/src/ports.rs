@@ -87,14 +87,14 @@ pub trait ConversationRepository: Send + Sync {
 
     /// Names `owner`'s conversation `id` `title` if its name is still the
     /// [default](ConversationName::default), in one atomic step, so a name the user
-    /// gave is never overwritten, even by a title racing the rename; `true` when it
-    /// did. The conversation's activity time stays.
+    /// gave is never overwritten, even by a title racing the rename; the conversation
+    /// as titled when it did. The conversation's activity time stays.
     async fn title_conversation(
         &self,
         owner: UserId,
         id: ConversationId,
         title: ConversationName,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<Option<Conversation>, StorageError>;
 
     /// Deletes `owner`'s conversation `id` with its messages; `false` when `owner`
     /// has no such conversation.
@@ -179,8 +179,11 @@ pub trait MessageRepository: Send + Sync {
 
     /// Marks every streaming reply last heard of before `silent_since`
     /// [interrupted](MessageStatus::Interrupted) with its last checkpoint's text (its
-    /// writer died); returns how many.
-    async fn interrupt_stale_replies(&self, silent_since: Timestamp) -> Result<u64, StorageError>;
+    /// writer died); returns each as stored then, with its owner.
+    async fn interrupt_stale_replies(
+        &self,
+        silent_since: Timestamp,
+    ) -> Result<Vec<(UserId, Message)>, StorageError>;
 }
 
 /// Stores server-side sessions.
@@ -334,4 +337,20 @@ pub trait Spawner: Send + Sync {
 pub trait Timer: Send + Sync {
     /// Completes once `duration` has passed.
     fn sleep(&self, duration: Duration) -> Task;
+}
+
+/// Passes on changes to users' data: to their connections in this process, and
+/// through the shared store to those of every other instance.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait EventPublisher: Send + Sync {
+    /// Passes `event` on, without waiting: a publisher queues what it cannot deliver
+    /// at once, and never holds up the use case.
+    fn publish(&self, event: crate::Event);
+}
+
+/// A shared publisher is a publisher: the server chooses it at start-up.
+impl<P: EventPublisher + ?Sized> EventPublisher for std::sync::Arc<P> {
+    fn publish(&self, event: crate::Event) {
+        (**self).publish(event);
+    }
 }

@@ -54,17 +54,31 @@ impl ReplyText {
         Some(Self { text, ends })
     }
 
-    /// Appends `piece` as the next delta, without NUL characters (a database cannot
-    /// hold them); a piece with nothing left is no delta.
-    pub fn push(&mut self, piece: &str) {
+    /// The most bytes of text in one delta: a longer piece is cut into several, so
+    /// that every delta fits in a small message between instances.
+    pub const MAX_DELTA_BYTES: usize = 1_024;
+
+    /// Appends `piece` as the next delta (several, for a piece longer than
+    /// [`MAX_DELTA_BYTES`](Self::MAX_DELTA_BYTES), cut between characters), without
+    /// NUL characters (a database cannot hold them); a piece with nothing left is no
+    /// delta. Returns how many deltas it added.
+    pub fn push(&mut self, piece: &str) -> u64 {
+        let start = self.text.len();
         if piece.contains('\0') {
             self.text.extend(piece.chars().filter(|&c| c != '\0'));
         } else {
             self.text.push_str(piece);
         }
-        if self.ends.last().copied().unwrap_or(0) < self.text.len() {
-            self.ends.push(self.text.len());
+        let before = self.ends.len();
+        let mut end = start;
+        while end < self.text.len() {
+            end = (end + Self::MAX_DELTA_BYTES).min(self.text.len());
+            while !self.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.ends.push(end);
         }
+        u64::try_from(self.ends.len() - before).unwrap_or(u64::MAX)
     }
 
     /// The whole text so far.
@@ -225,6 +239,23 @@ mod tests {
         assert_eq!(text.after(2), "wörld");
         assert_eq!(text.after(3), "");
         assert_eq!(text.after(9), "");
+    }
+
+    #[test]
+    fn a_long_piece_is_cut_into_deltas_of_at_most_max_delta_bytes_between_characters() {
+        let mut text = ReplyText::new();
+        let long = "é".repeat(ReplyText::MAX_DELTA_BYTES); // 2 bytes each
+        assert_eq!(text.push(&long), 2);
+        assert_eq!(text.push("!"), 1);
+        assert_eq!(text.ends(), [1_024, 2_048, 2_049]);
+        assert_eq!(text.delta(1).unwrap().chars().count(), 512);
+        let mut odd = ReplyText::new();
+        odd.push(&format!("a{}", "é".repeat(600)));
+        assert_eq!(
+            odd.ends(),
+            [1_023, 1_201],
+            "cut before the character, not inside"
+        );
     }
 
     #[test]

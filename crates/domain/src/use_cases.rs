@@ -262,6 +262,13 @@ pub trait Sessions: Send + Sync {
     /// Storage failures.
     async fn list(&self, user: UserId) -> Result<Vec<SessionRecord>, Error>;
 
+    /// Whether the session with `key` is live, without renewing it: a connection
+    /// open for hours checks this, and must not keep its session alive by itself.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn is_live(&self, key: &SessionKey) -> Result<bool, Error>;
+
     /// Deletes every expired session; returns how many.
     ///
     /// # Errors
@@ -278,4 +285,14 @@ pub trait Health: Send + Sync {
     /// # Errors
     /// [`Error::StorageUnavailable`] (or [`Error::Storage`]) when it does not.
     async fn ready(&self) -> Result<(), Error>;
+}
+
+/// Each user's events as they happen, for a connection that stays open (a WebSocket).
+pub trait Realtime: Send + Sync {
+    /// The events of `user` from now on, for one connection; dropping the
+    /// subscription closes it.
+    ///
+    /// # Errors
+    /// [`Error::TooManyConnections`] when the user holds as many as allowed.
+    fn subscribe(&self, user: UserId) -> Result<crate::services::Subscription, Error>;
 }

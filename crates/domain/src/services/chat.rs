@@ -4,17 +4,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::Events;
 use super::replies::{
     Generation, Generations, Giver, StoredFollower, StreamSettings, drained, handoff,
 };
-use crate::ports::{Bot, Clock, ConversationRepository, MessageRepository, Spawner, Timer};
+use crate::ports::{
+    Bot, Clock, ConversationRepository, EventPublisher, MessageRepository, Spawner, Timer,
+};
 use crate::use_cases::Chat;
 use crate::{
-    BegunExchange, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageId, MessageStatus,
-    MessageText, NewConversation, NewMessage, Page, PageRequest, ReplyContext, ReplyEvent,
-    ReplyFailure, ReplyFeed, ReplyStream, Revision, Sender, StartedReply, StorageError, UserId,
-    Window,
+    BegunExchange, BotError, Change, Conversation, ConversationCursor, ConversationId,
+    ConversationName, ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageId,
+    MessageStatus, MessageText, NewConversation, NewMessage, Page, PageRequest, ReplyContext,
+    ReplyEvent, ReplyFailure, ReplyFeed, ReplyStream, Revision, Sender, StartedReply, StorageError,
+    UserId, Window,
 };
 
 /// How the bot is asked.
@@ -86,6 +89,7 @@ struct Inner<R, M, B, C> {
     replies: ReplySettings,
     background: Background,
     generations: Generations,
+    events: Events,
 }
 
 impl<R, M, B, C> ChatService<R, M, B, C>
@@ -107,8 +111,22 @@ where
                 replies: ReplySettings::default(),
                 background,
                 generations: Generations::default(),
+                events: Events::default(),
             }),
         }
+    }
+
+    /// The same service, passing every change it makes to `events`.
+    ///
+    /// # Panics
+    /// When called after the service started a reply (it is meant for building).
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.events = Events::to(events),
+            None => unreachable!("with_events is called while building, before any reply"),
+        }
+        self
     }
 
     /// The same service, asking the bot as `replies` says.
@@ -207,6 +225,10 @@ where
             self.close_unwritten(reply.id).await;
             return giver.give(Err(Error::ShuttingDown));
         };
+        self.events
+            .publish(owner, Change::MessageCreated(user_message.clone()));
+        self.events
+            .publish(owner, Change::MessageCreated(reply.clone()));
         giver.give(Ok((user_message.clone(), Arc::clone(&generation))));
         let untitled = conversation_name == ConversationName::default();
         self.write(owner, &generation, user_message, untitled).await;
@@ -250,6 +272,9 @@ where
                 }
             }
         };
+        if let Some(ended) = ended_reply(generation.reply(), &outcome) {
+            self.events.publish(owner, Change::MessageUpdated(ended));
+        }
         let titled = match &outcome {
             ReplyEvent::Done(reply) if untitled && reply.status == MessageStatus::Complete => {
                 Some((reply.conversation_id, reply.text.clone()))
@@ -312,7 +337,16 @@ where
                 }
                 Step::Piece(Some(Ok(piece))) => {
                     let was_stored = generation.deltas() == checkpointed;
-                    generation.push(&piece);
+                    for delta in generation.push(&piece) {
+                        let conversation_id = reply.conversation_id;
+                        self.events.publish(
+                            owner,
+                            Change::MessageDelta {
+                                conversation_id,
+                                delta,
+                            },
+                        );
+                    }
                     if was_stored && generation.deltas() > checkpointed {
                         let since = self.clock.now().since(written_at);
                         due = timer.sleep(settings.checkpoint_every.saturating_sub(since));
@@ -459,12 +493,18 @@ where
             tracing::warn!("the bot's title is not a valid name; the conversation keeps its name");
             return;
         };
-        if let Err(error) = self
+        match self
             .conversations
             .title_conversation(owner, id, title)
             .await
         {
-            tracing::warn!(%error, "could not store a title; the conversation keeps its name");
+            Ok(Some(titled)) => self
+                .events
+                .publish(owner, Change::ConversationUpdated(titled)),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%error, "could not store a title; the conversation keeps its name");
+            }
         }
     }
 
@@ -492,6 +532,27 @@ impl Drop for Unregister<'_> {
             failure: ReplyFailure::Unstored,
             message: None,
         });
+    }
+}
+
+/// The reply as its readers' devices should show it once `outcome` ends it: as
+/// stored, or (nothing came, so nothing is stored) failed and empty. `None` when
+/// another process ended it: that one tells.
+fn ended_reply(reply: &Message, outcome: &ReplyEvent) -> Option<Message> {
+    match outcome {
+        ReplyEvent::Done(message)
+        | ReplyEvent::Failed {
+            message: Some(message),
+            ..
+        } => Some(message.clone()),
+        ReplyEvent::Failed {
+            failure: ReplyFailure::Bot(_) | ReplyFailure::Unstored,
+            message: None,
+        } => Some(Message {
+            status: MessageStatus::Failed,
+            ..reply.clone()
+        }),
+        ReplyEvent::Failed { .. } | ReplyEvent::Started(_) | ReplyEvent::Delta(_) => None,
     }
 }
 
@@ -617,11 +678,15 @@ where
             name,
             created_at: self.inner.clock.now(),
         };
-        Ok(self
+        let created = self
             .inner
             .conversations
             .insert_conversation(conversation)
-            .await?)
+            .await?;
+        self.inner
+            .events
+            .publish(owner, Change::ConversationCreated(created.clone()));
+        Ok(created)
     }
 
     async fn rename_conversation(
@@ -630,11 +695,16 @@ where
         id: ConversationId,
         name: ConversationName,
     ) -> Result<Conversation, Error> {
-        self.inner
+        let renamed = self
+            .inner
             .conversations
             .rename_conversation(owner, id, name, self.inner.clock.now())
             .await?
-            .ok_or(Error::ConversationNotFound)
+            .ok_or(Error::ConversationNotFound)?;
+        self.inner
+            .events
+            .publish(owner, Change::ConversationUpdated(renamed.clone()));
+        Ok(renamed)
     }
 
     async fn delete_conversation(&self, owner: UserId, id: ConversationId) -> Result<(), Error> {
@@ -644,6 +714,9 @@ where
             .delete_conversation(owner, id)
             .await?
         {
+            self.inner
+                .events
+                .publish(owner, Change::ConversationDeleted(id));
             Ok(())
         } else {
             Err(Error::ConversationNotFound)
@@ -718,21 +791,34 @@ where
                 outcome => ended_with(outcome),
             };
         }
-        self.inner
+        let stored = self
+            .inner
             .messages
             .interrupt_reply(owner, id, reply)
             .await?
-            .ok_or(Error::MessageNotFound)
+            .ok_or(Error::MessageNotFound)?;
+        // Stopped here, or finished before: either way, what the devices should show.
+        self.inner
+            .events
+            .publish(owner, Change::MessageUpdated(stored.clone()));
+        Ok(stored)
     }
 
     async fn interrupt_stale_replies(&self) -> Result<u64, Error> {
         let stale_after = self.inner.replies.streaming.stale_after;
         let silent_since = self.inner.clock.now().saturating_sub(stale_after);
-        Ok(self
+        let interrupted = self
             .inner
             .messages
             .interrupt_stale_replies(silent_since)
-            .await?)
+            .await?;
+        let count = u64::try_from(interrupted.len()).unwrap_or(u64::MAX);
+        for (owner, message) in interrupted {
+            self.inner
+                .events
+                .publish(owner, Change::MessageUpdated(message));
+        }
+        Ok(count)
     }
 
     async fn finish_replies(&self, grace: Duration) {

@@ -157,13 +157,25 @@ impl Generation {
     }
 
     /// Adds a piece of text and tells the readers.
-    pub(crate) fn push(&self, piece: &str) {
-        let readers = {
+    /// Adds a piece of text, tells the readers, and returns the deltas it made.
+    pub(crate) fn push(&self, piece: &str) -> Vec<Delta> {
+        let (readers, deltas) = {
             let mut state = lock(&self.state);
-            state.text.push(piece);
-            std::mem::take(&mut state.readers)
+            let added = state.text.push(piece);
+            let last = state.text.deltas();
+            let deltas = (last - added + 1..=last)
+                .filter_map(|seq| {
+                    Some(Delta {
+                        message_id: self.reply.id,
+                        seq,
+                        text: state.text.delta(seq)?.to_owned(),
+                    })
+                })
+                .collect();
+            (std::mem::take(&mut state.readers), deltas)
         };
         readers.into_iter().for_each(Waker::wake);
+        deltas
     }
 
     /// The text so far.

@@ -1,10 +1,12 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::ports::{Clock, KeyGenerator, SessionRepository};
+use super::Events;
+use crate::ports::{Clock, EventPublisher, KeyGenerator, SessionRepository};
 use crate::use_cases::Sessions;
-use crate::{Error, SessionKey, SessionRecord, StorageError, UserId};
+use crate::{Change, Error, SessionKey, SessionRecord, StorageError, UserId};
 
 /// Server-side sessions over the session port: created with random keys, ended after
 /// an idle timeout, renewed as they are used.
@@ -14,6 +16,7 @@ pub struct SessionService<R, K, C> {
     keys: K,
     clock: C,
     idle_timeout: Duration,
+    events: Events,
 }
 
 impl<R, K, C> SessionService<R, K, C>
@@ -30,7 +33,16 @@ where
             keys,
             clock,
             idle_timeout,
+            events: Events::default(),
         }
+    }
+
+    /// The same service, telling `events` when a user's sessions end, so that the
+    /// user's open connections can close theirs.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = Events::to(events);
+        self
     }
 
     /// How long after a renewal the next one is due.
@@ -120,11 +132,36 @@ where
     }
 
     async fn end(&self, key: &SessionKey) -> Result<(), Error> {
-        Ok(self.sessions.delete_session(key).await?)
+        // Whose it was, for their connections; with nobody to tell, no read.
+        let user = if self.events.listened() {
+            self.sessions
+                .load_session(key, self.clock.now())
+                .await?
+                .and_then(|session| session.user)
+        } else {
+            None
+        };
+        self.sessions.delete_session(key).await?;
+        if let Some(user) = user {
+            self.events.publish(user, Change::SessionsEnded);
+        }
+        Ok(())
     }
 
     async fn end_all_but(&self, user: UserId, keep: &SessionKey) -> Result<u64, Error> {
-        Ok(self.sessions.delete_other_sessions(user, keep).await?)
+        let ended = self.sessions.delete_other_sessions(user, keep).await?;
+        if ended > 0 {
+            self.events.publish(user, Change::SessionsEnded);
+        }
+        Ok(ended)
+    }
+
+    async fn is_live(&self, key: &SessionKey) -> Result<bool, Error> {
+        Ok(self
+            .sessions
+            .load_session(key, self.clock.now())
+            .await?
+            .is_some())
     }
 
     async fn list(&self, user: UserId) -> Result<Vec<SessionRecord>, Error> {
@@ -351,5 +388,49 @@ mod tests {
         assert_eq!(service.list(ALICE).await.unwrap().len(), 1);
         assert_eq!(service.purge_expired().await.unwrap(), 3);
         assert_eq!(service.end_all_but(ALICE, &key(0)).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn ending_sessions_tells_the_users_connections_and_a_check_renews_nothing() {
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_load_session()
+            .returning(|_, now| Ok(Some(live(now.saturating_add(IDLE)))));
+        sessions.expect_touch_session().never();
+        sessions
+            .expect_delete_session()
+            .times(1)
+            .returning(|_| Ok(()));
+        sessions
+            .expect_delete_other_sessions()
+            .with(eq(ALICE), eq(key(0)))
+            .times(2)
+            .returning({
+                let calls = Arc::new(AtomicUsize::new(0));
+                move |_, _| {
+                    Ok(if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        2
+                    } else {
+                        0
+                    })
+                }
+            });
+        let mut events = crate::ports::MockEventPublisher::new();
+        events
+            .expect_publish()
+            .with(eq(crate::Event::new(ALICE, Change::SessionsEnded)))
+            .times(2)
+            .return_const(());
+        let service = service(sessions, &clock).with_events(Arc::new(events));
+
+        assert!(service.is_live(&key(0)).await.unwrap());
+        service.end(&key(0)).await.unwrap();
+        assert_eq!(service.end_all_but(ALICE, &key(0)).await.unwrap(), 2);
+        assert_eq!(
+            service.end_all_but(ALICE, &key(0)).await.unwrap(),
+            0,
+            "none ended: nobody told"
+        );
     }
 }

@@ -17,8 +17,10 @@ use mockall::Sequence;
 use mockall::predicate::eq;
 
 use super::*;
-use crate::ports::{MockBot, MockConversationRepository, MockMessageRepository, Task};
-use crate::{ManualClock, PageSize, ReplySnapshot, Timestamp};
+use crate::ports::{
+    EventPublisher, MockBot, MockConversationRepository, MockMessageRepository, Task,
+};
+use crate::{Event, ManualClock, PageSize, ReplySnapshot, Timestamp};
 
 const OWNER: UserId = UserId::new(1);
 const CONVERSATION: ConversationId = ConversationId::new(10);
@@ -149,6 +151,13 @@ fn service(
 }
 
 impl Harness {
+    fn with_events(self, events: Arc<dyn EventPublisher>) -> Self {
+        Self {
+            service: self.service.with_events(events),
+            ..self
+        }
+    }
+
     fn with_replies(self, replies: ReplySettings) -> Self {
         Self {
             service: self.service.with_replies(replies),
@@ -432,7 +441,7 @@ fn titled() -> MockConversationRepository {
     let mut conversations = MockConversationRepository::new();
     conversations
         .expect_title_conversation()
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, _, title| Ok(Some(conversation(title.as_str()))));
     conversations
 }
 
@@ -803,7 +812,7 @@ async fn the_first_reply_titles_the_conversation_if_its_name_is_the_default() {
             *owner == OWNER && *id == CONVERSATION && title.as_str() == "Hiking in Norway"
         })
         .times(1)
-        .returning(|_, _, _| Ok(false));
+        .returning(|_, _, _| Ok(None));
     let service = service(conversations, storing_messages(), bot);
     let exchange = service
         .run(service.send_message(
@@ -863,7 +872,7 @@ async fn a_long_title_is_cut_to_a_name_at_a_word() {
                 && title.as_str().ends_with("word")
         })
         .times(1)
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, _, title| Ok(Some(conversation(title.as_str()))));
     let service = service(conversations, storing_messages(), bot);
     service.say_hi().await.unwrap();
 }
@@ -1749,7 +1758,12 @@ async fn stale_replies_are_those_silent_for_stale_after() {
         .expect_interrupt_stale_replies()
         .with(eq(now().saturating_sub(stale_after)))
         .times(1)
-        .returning(|_| Ok(2));
+        .returning(|_| {
+            Ok(vec![
+                (OWNER, reply_stored("So", MessageStatus::Interrupted)),
+                (OWNER, reply_stored("Far", MessageStatus::Interrupted)),
+            ])
+        });
     let service =
         service(MockConversationRepository::new(), messages, bot()).with_replies(ReplySettings {
             streaming: StreamSettings {
@@ -1871,5 +1885,167 @@ async fn finishing_lets_a_reply_end_within_the_grace() {
             .last()
             .map(String::as_str),
         Some(r#"done complete "In time.""#)
+    );
+}
+
+// --- Events. ---
+
+/// Keeps what is published.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+impl EventPublisher for Recorder {
+    fn publish(&self, event: Event) {
+        lock(&self.0).push(event);
+    }
+}
+
+impl Recorder {
+    /// What was published, each as a short description; every event is the owner's.
+    fn shown(&self) -> Vec<String> {
+        lock(&self.0)
+            .iter()
+            .map(|event| {
+                assert_eq!(event.owner, OWNER, "{event:?}");
+                match &event.change {
+                    Change::MessageCreated(m) => {
+                        format!("created {} {} {:?}", m.sender, m.status, m.text)
+                    }
+                    Change::MessageDelta {
+                        conversation_id,
+                        delta,
+                    } => {
+                        assert_eq!((*conversation_id, delta.message_id), (CONVERSATION, REPLY));
+                        format!("delta {} {:?}", delta.seq, delta.text)
+                    }
+                    Change::MessageUpdated(m) => format!("updated {} {:?}", m.status, m.text),
+                    Change::ConversationCreated(c) => {
+                        format!("conversation created {}", c.name.as_str())
+                    }
+                    Change::ConversationUpdated(c) => {
+                        format!("conversation updated {}", c.name.as_str())
+                    }
+                    Change::ConversationDeleted(id) => format!("conversation deleted {id}"),
+                    Change::SessionsEnded => "sessions ended".to_owned(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_send_publishes_both_messages_each_delta_the_stored_reply_then_the_title() {
+    let mut bot = bot();
+    bot.expect_reply()
+        .returning(|_| Ok(streaming(vec![Ok("Hi "), Ok("there")])));
+    bot.expect_title()
+        .returning(|_, _| Ok("Greetings".to_owned()));
+    let events = Arc::new(Recorder::default());
+    let service = service(titled(), storing_messages(), bot).with_events(events.clone());
+
+    service.say_hi().await.unwrap();
+    assert_eq!(
+        events.shown(),
+        [
+            r#"created user complete "hi""#,
+            r#"created bot streaming """#,
+            r#"delta 1 "Hi ""#,
+            r#"delta 2 "there""#,
+            r#"updated complete "Hi there""#,
+            "conversation updated Greetings",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_reply_that_failed_with_nothing_is_published_failed_and_empty() {
+    let mut bot = bot();
+    bot.expect_reply().returning(|_| Err(BotError::Timeout));
+    let mut messages = beginning(named());
+    messages
+        .expect_discard_reply()
+        .times(1)
+        .returning(|_| Ok(()));
+    let events = Arc::new(Recorder::default());
+    let service =
+        service(MockConversationRepository::new(), messages, bot).with_events(events.clone());
+
+    assert!(service.say_hi().await.is_err());
+    assert_eq!(
+        events.shown(),
+        [
+            r#"created user complete "hi""#,
+            r#"created bot streaming """#,
+            r#"updated failed """#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn conversations_created_renamed_and_deleted_are_published() {
+    let mut conversations = MockConversationRepository::new();
+    conversations
+        .expect_insert_conversation()
+        .returning(|new| Ok(conversation(new.name.as_str())));
+    conversations
+        .expect_rename_conversation()
+        .returning(|_, _, name, _| Ok(Some(conversation(name.as_str()))));
+    conversations
+        .expect_delete_conversation()
+        .returning(|_, _| Ok(true));
+    let events = Arc::new(Recorder::default());
+    let service =
+        service(conversations, MockMessageRepository::new(), bot()).with_events(events.clone());
+
+    let name = |n: &str| ConversationName::parse(n).unwrap();
+    service
+        .create_conversation(OWNER, name("Trip"))
+        .await
+        .unwrap();
+    service
+        .rename_conversation(OWNER, CONVERSATION, name("Oslo"))
+        .await
+        .unwrap();
+    service
+        .delete_conversation(OWNER, CONVERSATION)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.shown(),
+        [
+            "conversation created Trip",
+            "conversation updated Oslo",
+            "conversation deleted 10",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn replies_stopped_or_found_dead_elsewhere_are_published_as_stored() {
+    let mut messages = MockMessageRepository::new();
+    messages
+        .expect_interrupt_reply()
+        .returning(|_, _, _| Ok(Some(reply_stored("So", MessageStatus::Interrupted))));
+    messages.expect_interrupt_stale_replies().returning(|_| {
+        Ok(vec![(
+            OWNER,
+            reply_stored("Far", MessageStatus::Interrupted),
+        )])
+    });
+    let events = Arc::new(Recorder::default());
+    let service =
+        service(MockConversationRepository::new(), messages, bot()).with_events(events.clone());
+
+    service
+        .stop_reply(OWNER, CONVERSATION, REPLY)
+        .await
+        .unwrap();
+    assert_eq!(service.interrupt_stale_replies().await.unwrap(), 1);
+    assert_eq!(
+        events.shown(),
+        [
+            r#"updated interrupted "So""#,
+            r#"updated interrupted "Far""#
+        ]
     );
 }
