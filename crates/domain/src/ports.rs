@@ -166,6 +166,14 @@ pub trait MessageRepository: Send + Sync {
         reply: MessageId,
     ) -> Result<Option<ReplySnapshot>, StorageError>;
 
+    /// The conversation of the bot's message `reply` if it is `owner`'s; `None` when
+    /// `owner` has no such bot message.
+    async fn reply_conversation(
+        &self,
+        owner: UserId,
+        reply: MessageId,
+    ) -> Result<Option<ConversationId>, StorageError>;
+
     /// Marks the bot's message `reply` in `owner`'s conversation `conversation`
     /// [interrupted](MessageStatus::Interrupted) with its last checkpoint's text if it
     /// is streaming, and returns it as stored then (a finished one unchanged); `None`

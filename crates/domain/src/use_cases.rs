@@ -172,17 +172,17 @@ pub trait Chat: Send + Sync {
         after: Option<u64>,
     ) -> Result<ReplyFeed, Error>;
 
-    /// Stops the bot's reply `reply` in `owner`'s conversation `id`, wherever it is
-    /// being written: the bot is cancelled, the text so far kept as interrupted.
-    /// Returns the reply as stored; a finished one is returned as it is.
+    /// Stops the bot's reply `reply` in `owner`'s conversation `id` (any of theirs
+    /// when `None`), wherever it is being written: the bot is cancelled, the text so
+    /// far kept as interrupted. Returns the reply as stored; a finished one is
+    /// returned as it is.
     ///
     /// # Errors
-    /// [`Error::MessageNotFound`] when the conversation has no such bot message;
-    /// storage failures.
+    /// [`Error::MessageNotFound`] when there is no such bot message; storage failures.
     async fn stop_reply(
         &self,
         owner: UserId,
-        id: ConversationId,
+        id: Option<ConversationId>,
         reply: MessageId,
     ) -> Result<Message, Error>;
 

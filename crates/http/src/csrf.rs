@@ -24,10 +24,11 @@ pub(crate) async fn refuse_foreign_writes(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, Error> {
+    // A WebSocket is opened with a GET, and then carries commands that change data.
     let changes_data = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    ) || request.path() == "/api/ws";
     let origin = request
         .headers()
         .get(ORIGIN)

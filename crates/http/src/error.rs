@@ -198,6 +198,11 @@ impl ApiError {
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
+
+    /// The sentence shown to the user.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -257,6 +262,12 @@ impl From<chatbot_domain::Error> for ApiError {
             E::ReplyInProgress => Self::new(
                 ErrorKind::Conflict,
                 "A reply is still being written in this conversation: wait for it or stop it.",
+            ),
+            E::TooManyConnections { most } => Self::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "Too many connections: at most {most} per user. Close another tab or device first."
+                ),
             ),
             E::ShuttingDown => Self::new(
                 ErrorKind::Unavailable,

@@ -27,7 +27,7 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::{App, Error, middleware, web};
-use chatbot_domain::use_cases::{Accounts, Chat, Health, Sessions};
+use chatbot_domain::use_cases::{Accounts, Chat, Health, Realtime, Sessions};
 
 mod csrf;
 mod dto;
@@ -59,6 +59,8 @@ pub struct Services {
     pub sessions: Arc<dyn Sessions>,
     /// Readiness.
     pub health: Arc<dyn Health>,
+    /// Each user's events, for their WebSockets.
+    pub realtime: Arc<dyn Realtime>,
 }
 
 impl std::fmt::Debug for Services {
@@ -73,6 +75,10 @@ pub(crate) struct State {
     pub(crate) lists: ListCache,
     pub(crate) max_message_chars: usize,
     pub(crate) keep_alive: Duration,
+    pub(crate) realtime: routes::realtime::RealtimeConfig,
+    /// The per-user message limit, for messages sent over a WebSocket (the routes
+    /// have it as middleware); `None` when limits are off.
+    pub(crate) limits: Option<RateLimiters>,
 }
 
 /// How the HTTP layer behaves.
@@ -102,6 +108,12 @@ pub struct HttpConfig {
     /// How long an event stream may go without sending anything before it sends a
     /// keep-alive comment (so proxies and clients do not take it for dead).
     pub stream_keep_alive: Duration,
+    /// How often an idle WebSocket is pinged and its session checked; one that
+    /// answers nothing for two of these is dropped.
+    pub socket_ping_interval: Duration,
+    /// How long a frame may take to leave a WebSocket before its client counts as too
+    /// slow (closed with 4008).
+    pub socket_send_timeout: Duration,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -117,6 +129,8 @@ impl std::fmt::Debug for HttpConfig {
             .field("body_timeout", &self.body_timeout)
             .field("rate_limits_enabled", &self.rate_limits_enabled)
             .field("stream_keep_alive", &self.stream_keep_alive)
+            .field("socket_ping_interval", &self.socket_ping_interval)
+            .field("socket_send_timeout", &self.socket_send_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +159,16 @@ impl Api {
             lists: ListCache::default(),
             max_message_chars: config.max_message_chars,
             keep_alive: config.stream_keep_alive,
+            realtime: routes::realtime::RealtimeConfig {
+                cookie_name: config.cookie_name.clone(),
+                cookie_key: config.cookie_key.clone(),
+                ping_every: config.socket_ping_interval,
+                send_timeout: config.socket_send_timeout,
+                max_frame_bytes: config.max_body_bytes,
+            },
+            limits: config
+                .rate_limits_enabled
+                .then(|| config.rate_limiters.clone()),
         };
         Self {
             state: web::Data::new(state),

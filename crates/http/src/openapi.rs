@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi as _, ToSchema};
 
 use crate::dto::{self, DeltaOut, MessageBody};
 use crate::error::{ErrorBody, ErrorKind};
-use crate::routes::{auth, conversations, docs, health, index, replies};
+use crate::routes::{auth, conversations, docs, health, index, realtime, replies};
 
 /// The document's title, which the page at `/api/docs` is titled after too.
 pub(crate) const TITLE: &str = "Chatbot API";
@@ -64,6 +64,7 @@ that get a bot reply.
         conversations::send_message,
         replies::events,
         replies::stop,
+        realtime::open,
         index::site,
         index::api,
         health::health,
@@ -83,6 +84,7 @@ that get a bot reply.
     tags(
         (name = "auth", description = "Accounts and sessions."),
         (name = "conversations", description = "Your conversations and their messages."),
+        (name = "realtime", description = "Every change to your data as it happens, over a WebSocket."),
         (name = "operations", description = "The index, probes, and this document."),
     ),
 )]

@@ -58,6 +58,26 @@ impl RateLimiters {
         })
     }
 
+    /// Counts a message `user` sends outside the routes (over a WebSocket).
+    ///
+    /// # Errors
+    /// 429 `rate_limited`, saying how long to wait, when over the limit.
+    pub(crate) fn check_message(&self, user: chatbot_domain::UserId) -> Result<(), ApiError> {
+        self.messages
+            .limiter()
+            .check_key(&user.get())
+            .map_err(|negative| {
+                let wait = negative
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1);
+                ApiError::new(
+                    ErrorKind::RateLimited,
+                    format!("Too many requests: try again in {wait} s."),
+                )
+            })
+    }
+
     /// Forgets clients and users that have been quiet long enough to be back at their
     /// full allowance, so memory does not grow with every address ever seen.
     pub fn forget_idle(&self) {

@@ -17,6 +17,7 @@ use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
+use chatbot_domain::services::{EventHub, HubSettings};
 use chatbot_domain::use_cases::{MockAccounts, MockChat, MockHealth, MockSessions};
 use chatbot_domain::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
@@ -81,6 +82,8 @@ impl Mocks {
             chat: Arc::new(self.chat),
             sessions: Arc::new(self.sessions),
             health: Arc::new(MockHealth::new()),
+            // No socket is opened here: tests/api/realtime.rs drives them for real.
+            realtime: Arc::new(EventHub::new(HubSettings::DEFAULT)),
         };
         Api::new(services, config())
     }
@@ -110,6 +113,8 @@ fn config() -> HttpConfig {
         // Test requests have no peer address to key the limits by.
         rate_limits_enabled: false,
         stream_keep_alive: Duration::from_secs(15),
+        socket_ping_interval: Duration::from_secs(30),
+        socket_send_timeout: Duration::from_secs(10),
     }
 }
 
@@ -1174,7 +1179,7 @@ async fn stopping_a_reply_answers_it_as_stored() {
         .chat
         .expect_stop_reply()
         .withf(|owner, id, reply| {
-            *owner == ALICE && *id == ConversationId::new(5) && *reply == MessageId::new(12)
+            *owner == ALICE && *id == Some(ConversationId::new(5)) && *reply == MessageId::new(12)
         })
         .times(1)
         .returning(|_, _, _| {

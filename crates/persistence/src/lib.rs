@@ -5,6 +5,9 @@
 //! [`ConversationRepository`](chatbot_domain::ports::ConversationRepository),
 //! [`MessageRepository`](chatbot_domain::ports::MessageRepository) and
 //! [`SessionRepository`](chatbot_domain::ports::SessionRepository).
+//! [`PgEvents`] carries users' events between the instances on one PostgreSQL
+//! database (`LISTEN`/`NOTIFY`), implementing
+//! [`EventPublisher`](chatbot_domain::ports::EventPublisher).
 //!
 //! # One code path, two databases
 //!
@@ -48,6 +51,7 @@
 
 mod connection;
 mod database;
+mod events;
 mod migrations;
 mod repositories;
 mod rows;
@@ -59,5 +63,9 @@ mod url;
 mod writer;
 
 pub use database::{Backend, ConnectError, Database, PoolOptions};
+pub use events::{
+    BUSY_FOR, BUSY_POLL_INTERVAL, CHANNEL, EventOptions, EventsError, POLL_INTERVAL, PgEvents,
+    SHUTDOWN_GRACE,
+};
 pub use migrations::{MigrationError, MigrationStatus, embedded_migrations};
 pub use url::{DatabaseUrl, UrlError};

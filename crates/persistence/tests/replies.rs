@@ -325,7 +325,7 @@ on_both_backends! {
         let finished = db.db.finish_reply(finished.id, "whole".to_owned(), MessageStatus::Complete).await.unwrap().unwrap();
         let just_heard = begin(db, &alice, &chats[3], 50).await.reply;
 
-        assert_eq!(db.db.interrupt_stale_replies(at(50)).await.unwrap(), 1);
+        let swept_replies = db.db.interrupt_stale_replies(at(50)).await.unwrap();
         let found = |chat: &Conversation, reply: MessageId| {
             let (db, owner, chat) = (&db.db, alice.id, chat.id);
             async move { db.find_reply(owner, chat, reply).await.unwrap().unwrap() }
@@ -333,13 +333,35 @@ on_both_backends! {
         let swept = found(&chats[1], silent.id).await;
         assert_eq!((swept.message.text.as_str(), swept.message.status), ("partial", MessageStatus::Interrupted));
         assert!(swept.ends.is_empty());
+        assert_eq!(swept_replies, [(alice.id, swept.message.clone())], "each as stored, with its owner");
         assert_eq!(found(&chats[0], alive.id).await.message.status, MessageStatus::Streaming);
         assert_eq!(found(&chats[2], finished.id).await.message, finished);
         assert_eq!(found(&chats[3], just_heard.id).await.message.status, MessageStatus::Streaming, "heard at the cut-off");
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages WHERE heard_at IS NOT NULL"), 2);
 
-        assert_eq!(db.db.interrupt_stale_replies(at(50)).await.unwrap(), 0, "nothing left to sweep");
+        assert_eq!(db.db.interrupt_stale_replies(at(50)).await.unwrap(), [], "nothing left to sweep");
         begin(db, &alice, &chats[1], 60).await;
+    }
+
+    async fn the_sweep_returns_every_reply_it_interrupted_with_its_own_owner(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        let alices = conversation(db, &alice, "a").await;
+        let bobs = conversation(db, &bob, "b").await;
+        let alices_reply = begin(db, &alice, &alices, 0).await.reply;
+        let bobs_reply = begin(db, &bob, &bobs, 1).await.reply;
+        assert!(db.db.checkpoint_reply(bobs_reply.id, &text_of(&["so", " far"]), at(2)).await.unwrap());
+
+        let swept = db.db.interrupt_stale_replies(at(10)).await.unwrap();
+        let owners: Vec<_> = swept.iter().map(|(owner, message)| (*owner, message.id)).collect();
+        assert_eq!(owners, [(alice.id, alices_reply.id), (bob.id, bobs_reply.id)], "in id order");
+        for (owner, message) in &swept {
+            assert_eq!(message.status, MessageStatus::Interrupted);
+            let chat = if *owner == alice.id { &alices } else { &bobs };
+            let stored = listed(db, if *owner == alice.id { &alice } else { &bob }, chat).await;
+            assert_eq!(stored.last(), Some(message), "as stored");
+        }
+        assert_eq!(swept[1].1.text, "so far", "with its last checkpoint's text");
     }
 
     async fn every_step_of_a_reply_raises_the_owners_revision(db: &TestDb) {

@@ -454,16 +454,22 @@ on_both_backends! {
         let named = conversation(db, &alice, "Mine", 5).await;
         let title = |text: &str| ConversationName::parse(text).unwrap();
 
-        assert!(!db.db.title_conversation(bob.id, default.id, title("Bob's")).await.unwrap());
-        assert!(!db.db.title_conversation(alice.id, named.id, title("Title")).await.unwrap());
-        assert!(db.db.title_conversation(alice.id, default.id, title("Hiking")).await.unwrap());
-        assert!(
-            !db.db.title_conversation(alice.id, default.id, title("Again")).await.unwrap(),
+        assert_eq!(db.db.title_conversation(bob.id, default.id, title("Bob's")).await.unwrap(), None);
+        assert_eq!(db.db.title_conversation(alice.id, named.id, title("Title")).await.unwrap(), None);
+        let titled = db.db.title_conversation(alice.id, default.id, title("Hiking")).await.unwrap();
+        assert_eq!(
+            titled,
+            Some(Conversation { name: title("Hiking"), ..default.clone() }),
+            "as titled: the new name, everything else as it was"
+        );
+        assert_eq!(
+            db.db.title_conversation(alice.id, default.id, title("Again")).await.unwrap(),
+            None,
             "titled once: no longer the default"
         );
         let listed = db.db.list_conversations(alice.id, Window::ALL).await.unwrap();
         let by_id = |id| listed.iter().find(|c| c.id == id).unwrap();
-        assert_eq!(by_id(default.id).name.as_str(), "Hiking");
+        assert_eq!(Some(by_id(default.id)), titled.as_ref());
         assert_eq!(by_id(default.id).updated_at, default.updated_at, "activity stays");
         assert_eq!(by_id(named.id).name.as_str(), "Mine");
     }

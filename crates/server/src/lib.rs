@@ -16,16 +16,18 @@ use chatbot_bot::SimulatedBot;
 use chatbot_domain::SystemClock;
 use chatbot_domain::ports::Bot;
 use chatbot_domain::ports::Clock;
+use chatbot_domain::ports::EventPublisher;
 use chatbot_domain::services::{
-    AccountService, Background, ChatService, HealthService, ReplySettings, SessionService,
-    StreamSettings,
+    AccountService, Background, ChatService, EventHub, HealthService, HubSettings, ReplySettings,
+    SessionService, StreamSettings,
 };
 use chatbot_domain::use_cases::{Chat, Sessions};
 use chatbot_hashing::{BcryptHasher, BuildError, RandomKeys};
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
 use chatbot_openai::{OpenAiBot, OpenAiConfig};
 use chatbot_persistence::{
-    ConnectError, Database, DatabaseUrl, MigrationError, PoolOptions, UrlError,
+    Backend, ConnectError, Database, DatabaseUrl, EventsError, MigrationError, PgEvents,
+    PoolOptions, UrlError,
 };
 
 use background::ActixRuntime;
@@ -59,6 +61,15 @@ pub enum StartError {
     /// A migration failed.
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    /// The connections that carry events between instances cannot be opened.
+    #[error("{setting}: {source}")]
+    Events {
+        /// `database.url` and where it was set.
+        setting: Setting,
+        /// Why (boxed: the driver's error is large, and start-up errors are rare).
+        #[source]
+        source: Box<EventsError>,
+    },
     /// The password hasher cannot be built.
     #[error("invalid {setting}: {source}")]
     Hasher {
@@ -290,12 +301,20 @@ impl Application {
                 tracing::info!(migration = %name, "applied migration");
             }
         }
-        let sessions: Arc<dyn Sessions> = Arc::new(SessionService::new(
-            database.clone(),
-            RandomKeys,
-            Arc::clone(&clock),
-            settings.session_idle_timeout(),
-        ));
+        let hub = EventHub::new(HubSettings {
+            max_per_user: settings.realtime.max_sockets_per_user,
+            inbox_capacity: settings.realtime.buffer_events,
+        });
+        let events = events(&settings, &database, &url, &hub)?;
+        let sessions: Arc<dyn Sessions> = Arc::new(
+            SessionService::new(
+                database.clone(),
+                RandomKeys,
+                Arc::clone(&clock),
+                settings.session_idle_timeout(),
+            )
+            .with_events(Arc::clone(&events)),
+        );
         let background = Background {
             spawner: Arc::new(ActixRuntime),
             timer: Arc::new(ActixRuntime),
@@ -308,6 +327,7 @@ impl Application {
                 Arc::clone(&clock),
                 background,
             )
+            .with_events(events)
             .with_replies(ReplySettings {
                 system_prompt: settings.bot.system_prompt.clone(),
                 history_messages: settings.bot.history_messages,
@@ -326,6 +346,7 @@ impl Application {
             chat: Arc::clone(&chat),
             sessions: Arc::clone(&sessions),
             health: Arc::new(HealthService::new(database.clone())),
+            realtime: Arc::new(hub),
         };
         let http = HttpConfig {
             cookie_key,
@@ -339,6 +360,8 @@ impl Application {
             rate_limiters,
             rate_limits_enabled: limits.enabled,
             stream_keep_alive: settings.streaming.keep_alive(),
+            socket_ping_interval: Duration::from_secs(settings.realtime.ping_interval_seconds),
+            socket_send_timeout: Duration::from_secs(settings.realtime.send_timeout_seconds),
         };
         Ok(Self {
             api: Api::new(services, http),
@@ -439,6 +462,26 @@ impl Application {
     /// The chat use cases, for stopping: the replies being written finish first.
     pub fn chat(&self) -> Arc<dyn Chat> {
         Arc::clone(&self.chat)
+    }
+}
+
+/// Where the use cases' events go: straight to this process's sockets on SQLite (one
+/// process per database file), through the database to every instance's on
+/// PostgreSQL.
+fn events(
+    settings: &Settings,
+    database: &Database,
+    url: &DatabaseUrl,
+    hub: &EventHub,
+) -> Result<Arc<dyn EventPublisher>, StartError> {
+    match database.backend() {
+        Backend::Sqlite => Ok(Arc::new(hub.clone())),
+        Backend::Postgres => PgEvents::start(url, hub.clone())
+            .map(|events| Arc::new(events) as Arc<dyn EventPublisher>)
+            .map_err(|source| StartError::Events {
+                setting: settings.setting("database.url"),
+                source: Box::new(source),
+            }),
     }
 }
 

@@ -209,7 +209,21 @@ where
             status: MessageStatus::Complete,
             created_at: self.clock.now(),
         };
-        let begun = match self.messages.begin_exchange(owner, id, message).await {
+        let mut begun = self
+            .messages
+            .begin_exchange(owner, id, message.clone())
+            .await;
+        if matches!(begun, Err(StorageError::Conflict))
+            && let Some(ending) = self.generations.ending_in(owner, id)
+        {
+            // The reply in the way is over, only its end not stored yet (the database
+            // was away): once it is, this message can go.
+            let waited = ending.closed();
+            let timer = self.background.timer.sleep(Duration::from_secs(2));
+            futures_util::future::select(std::pin::pin!(waited), timer).await;
+            begun = self.messages.begin_exchange(owner, id, message).await;
+        }
+        let begun = match begun {
             Ok(Some(begun)) => begun,
             Ok(None) => return giver.give(Err(Error::ConversationNotFound)),
             Err(StorageError::Conflict) => return giver.give(Err(Error::ReplyInProgress)),
@@ -421,14 +435,16 @@ where
         if status == MessageStatus::Complete && text.trim().is_empty() {
             return self.fail(owner, generation, BotError::Empty).await;
         }
-        match self
-            .messages
-            .finish_reply(generation.reply().id, text, status)
-            .await
-        {
-            Ok(Some(message)) => ReplyEvent::Done(message),
-            Ok(None) => self.taken_over(owner, generation).await,
-            Err(error) => unstored(&error),
+        let id = generation.reply().id;
+        let stored = self
+            .until_stored(generation, || {
+                self.messages.finish_reply(id, text.clone(), status)
+            })
+            .await;
+        match stored {
+            Some(Some(message)) => ReplyEvent::Done(message),
+            Some(None) => self.taken_over(owner, generation).await,
+            None => unstored(),
         }
     }
 
@@ -438,23 +454,63 @@ where
         let id = generation.reply().id;
         let text = generation.text().into_string();
         if text.trim().is_empty() {
-            self.close_unwritten(id).await;
-            return ReplyEvent::Failed {
-                failure: ReplyFailure::Bot(error),
-                message: None,
+            return match self
+                .until_stored(generation, || self.messages.discard_reply(id))
+                .await
+            {
+                Some(()) => ReplyEvent::Failed {
+                    failure: ReplyFailure::Bot(error),
+                    message: None,
+                },
+                None => unstored(),
             };
         }
-        match self
-            .messages
-            .finish_reply(id, text, MessageStatus::Failed)
-            .await
-        {
-            Ok(Some(message)) => ReplyEvent::Failed {
+        let stored = self
+            .until_stored(generation, || {
+                self.messages
+                    .finish_reply(id, text.clone(), MessageStatus::Failed)
+            })
+            .await;
+        match stored {
+            Some(Some(message)) => ReplyEvent::Failed {
                 failure: ReplyFailure::Bot(error),
                 message: Some(message),
             },
-            Ok(None) => self.taken_over(owner, generation).await,
-            Err(error) => unstored(&error),
+            Some(None) => self.taken_over(owner, generation).await,
+            None => unstored(),
+        }
+    }
+
+    /// Runs `store` until it succeeds. While it fails (the database is away), the
+    /// readers learn at once that the reply could not be stored, and the writer keeps
+    /// trying, so that the conversation takes messages again as soon as the database
+    /// is back; after `stale_after` it gives up, and a process finds the reply stale.
+    async fn until_stored<T, F, Fut>(&self, generation: &Generation, mut store: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StorageError>>,
+    {
+        let give_up = self.replies.streaming.stale_after;
+        let (mut wait, mut waited) = (Duration::from_millis(50), Duration::ZERO);
+        loop {
+            let error = match store().await {
+                Ok(stored) => return Some(stored),
+                Err(error) => error,
+            };
+            if waited.is_zero() {
+                tracing::warn!(%error, "could not store the end of a reply; trying again");
+                generation.tell(ReplyEvent::Failed {
+                    failure: ReplyFailure::Unstored,
+                    message: None,
+                });
+            }
+            if waited >= give_up {
+                tracing::error!(%error, "gave up storing the end of a reply; it will be found stale");
+                return None;
+            }
+            self.background.timer.sleep(wait).await;
+            waited += wait;
+            wait = (wait * 2).min(Duration::from_millis(500));
         }
     }
 
@@ -473,7 +529,10 @@ where
                 failure: ReplyFailure::Gone,
                 message: None,
             },
-            Err(error) => unstored(&error),
+            Err(error) => {
+                tracing::error!(%error, "could not read a reply ended elsewhere");
+                unstored()
+            }
         }
     }
 
@@ -566,8 +625,7 @@ enum Step {
 
 /// The outcome of a reply whose end could not be stored; it stays streaming until a
 /// process finds it stale.
-fn unstored(error: &StorageError) -> ReplyEvent {
-    tracing::error!(%error, "could not store the end of a reply");
+fn unstored() -> ReplyEvent {
     ReplyEvent::Failed {
         failure: ReplyFailure::Unstored,
         message: None,
@@ -731,8 +789,18 @@ where
     ) -> Result<Exchange, Error> {
         let (user_message, generation) = self.inner.start(owner, id, text).await?;
         let outcome = last_event(generation.feed(Some(u64::MAX))).await;
-        // The seed's answer comes once everything is stored, the title included.
-        generation.closed().await;
+        // The seed's answer comes once everything is stored, the title included; but
+        // at once when the database is away (the writer goes on trying to store).
+        let unstored = matches!(
+            outcome,
+            Some(ReplyEvent::Failed {
+                failure: ReplyFailure::Unstored,
+                ..
+            })
+        );
+        if !unstored {
+            generation.closed().await;
+        }
         let bot_message = ended_with(outcome)?;
         Ok(Exchange {
             user_message,
@@ -775,10 +843,15 @@ where
     async fn stop_reply(
         &self,
         owner: UserId,
-        id: ConversationId,
+        id: Option<ConversationId>,
         reply: MessageId,
     ) -> Result<Message, Error> {
-        if let Some(generation) = self.inner.generations.find(owner, id, reply) {
+        let local = self
+            .inner
+            .generations
+            .find_any(owner, reply)
+            .filter(|generation| id.is_none_or(|id| generation.reply().conversation_id == id));
+        if let Some(generation) = local {
             generation.request_stop();
             return match last_event(generation.feed(Some(u64::MAX))).await {
                 // A reply that failed meanwhile is returned as it is, like any
@@ -791,6 +864,15 @@ where
                 outcome => ended_with(outcome),
             };
         }
+        let id = match id {
+            Some(id) => id,
+            None => self
+                .inner
+                .messages
+                .reply_conversation(owner, reply)
+                .await?
+                .ok_or(Error::MessageNotFound)?,
+        };
         let stored = self
             .inner
             .messages

@@ -97,10 +97,32 @@ impl Generations {
         conversation: ConversationId,
         id: MessageId,
     ) -> Option<Arc<Generation>> {
+        self.find_any(owner, id)
+            .filter(|generation| generation.reply.conversation_id == conversation)
+    }
+
+    /// The reply `id` of `owner`, in whichever conversation, if this process writes
+    /// it.
+    pub(crate) fn find_any(&self, owner: UserId, id: MessageId) -> Option<Arc<Generation>> {
         lock(&self.running)
             .get(&id)
-            .filter(|generation| {
-                generation.owner == owner && generation.reply.conversation_id == conversation
+            .filter(|generation| generation.owner == owner)
+            .cloned()
+    }
+
+    /// A reply of `owner` in `conversation` that this process has ended but whose
+    /// end is not stored yet.
+    pub(crate) fn ending_in(
+        &self,
+        owner: UserId,
+        conversation: ConversationId,
+    ) -> Option<Arc<Generation>> {
+        lock(&self.running)
+            .values()
+            .find(|generation| {
+                generation.owner == owner
+                    && generation.reply.conversation_id == conversation
+                    && lock(&generation.state).outcome.is_some()
             })
             .cloned()
     }
@@ -192,6 +214,20 @@ impl Generation {
     pub(crate) fn finish(&self, outcome: ReplyEvent) {
         let readers = {
             let mut state = lock(&self.state);
+            state.outcome = Some(outcome);
+            std::mem::take(&mut state.readers)
+        };
+        readers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Tells the readers `outcome` now, unless they have one, while the writer goes on
+    /// (to store the reply's end).
+    pub(crate) fn tell(&self, outcome: ReplyEvent) {
+        let readers = {
+            let mut state = lock(&self.state);
+            if state.outcome.is_some() {
+                return;
+            }
             state.outcome = Some(outcome);
             std::mem::take(&mut state.readers)
         };

@@ -6,6 +6,7 @@ pub(crate) mod conversations;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod index;
+pub(crate) mod realtime;
 pub(crate) mod replies;
 
 use actix_governor::Governor;
@@ -102,7 +103,8 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
     .service(
         resource("/conversations/{id}/messages/{message_id}/stop", "POST")
             .route(web::post().to(replies::stop)),
-    );
+    )
+    .service(resource("/ws", "GET").route(web::get().to(realtime::open)));
 }
 
 /// The resource at `path`, whose routes take the methods `allow` lists (comma-separated,

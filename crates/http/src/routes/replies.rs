@@ -88,7 +88,7 @@ pub(super) async fn stop(
     let message = state
         .services
         .chat
-        .stop_reply(user, ConversationId::new(id), MessageId::new(reply))
+        .stop_reply(user, Some(ConversationId::new(id)), MessageId::new(reply))
         .await?;
     Ok(HttpResponse::Ok().json(MessageOut::from(&message)))
 }

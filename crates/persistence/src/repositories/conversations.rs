@@ -142,7 +142,11 @@ impl ConversationRepository for Database {
         owner: UserId,
         id: ConversationId,
         title: ConversationName,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<Conversation>, StorageError> {
+        // The condition on the name is in the UPDATE itself, so a rename racing the
+        // title wins or loses as a whole; RETURNING hands back the row as titled (the
+        // event that tells the owner's devices) without a read that could see a later
+        // rename.
         let titled = self
             .write(move |connection| {
                 diesel::update(
@@ -150,10 +154,12 @@ impl ConversationRepository for Database {
                         .filter(conversations::name.eq(ConversationName::default().as_str())),
                 )
                 .set(conversations::name.eq(title.as_str()))
-                .execute(connection)
+                .returning(columns_of!(ConversationRow))
+                .get_result::<ConversationRow>(connection)
+                .optional()
             })
             .await?;
-        Ok(titled > 0)
+        titled.map(ConversationRow::into_conversation).transpose()
     }
 
     async fn delete_conversation(

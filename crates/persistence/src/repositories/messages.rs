@@ -108,7 +108,31 @@ impl MessageRepository for Database {
         replies::interrupt_reply(self, owner, conversation, reply).await
     }
 
-    async fn interrupt_stale_replies(&self, silent_since: Timestamp) -> Result<u64, StorageError> {
+    /// One query through the message's primary key and the conversation's.
+    async fn reply_conversation(
+        &self,
+        owner: UserId,
+        reply: MessageId,
+    ) -> Result<Option<ConversationId>, StorageError> {
+        let found = self
+            .run(move |connection| {
+                messages::table
+                    .inner_join(conversations::table)
+                    .filter(messages::id.eq(reply.get()))
+                    .filter(messages::sender.eq(chatbot_domain::Sender::Bot.as_str()))
+                    .filter(conversations::user_id.eq(owner.get()))
+                    .select(messages::conversation_id)
+                    .get_result::<i64>(connection)
+                    .optional()
+            })
+            .await?;
+        Ok(found.map(ConversationId::new))
+    }
+
+    async fn interrupt_stale_replies(
+        &self,
+        silent_since: Timestamp,
+    ) -> Result<Vec<(UserId, Message)>, StorageError> {
         replies::interrupt_stale_replies(self, silent_since).await
     }
 }

@@ -12,6 +12,8 @@
 //! [`Database`] forwards here: one trait implementation cannot be split between
 //! modules.
 
+use std::collections::HashMap;
+
 use chatbot_domain::{
     BegunExchange, ConversationId, ConversationName, Message, MessageId, MessageStatus, NewMessage,
     ReplySnapshot, ReplyText, Sender, StorageError, Timestamp, UserId,
@@ -188,18 +190,21 @@ pub(super) async fn interrupt_reply(
 }
 
 /// Served by the partial index on `heard_at` of streaming replies; their
-/// conversations are locked first, in order, like every other write to a reply.
+/// conversations are locked first, in order, like every other write to a reply. The
+/// owners are read after the update, in the same transaction: on SQLite a writing
+/// transaction starts with its write (see the module docs of `repositories`), and on
+/// PostgreSQL the locked conversations cannot change hands or go meanwhile.
 pub(super) async fn interrupt_stale_replies(
     db: &Database,
     silent_since: Timestamp,
-) -> Result<u64, StorageError> {
+) -> Result<Vec<(UserId, Message)>, StorageError> {
     let silent_since = to_column(silent_since);
     let stale = move || {
         messages::table
             .filter(streaming())
             .filter(messages::heard_at.lt(silent_since))
     };
-    let interrupted = db
+    let (replies, owners) = db
         .write(move |connection| {
             connection.transaction(|connection| {
                 if let AnyConnection::Postgresql(postgres) = connection {
@@ -210,13 +215,36 @@ pub(super) async fn interrupt_stale_replies(
                         .for_update()
                         .load::<i64>(postgres)?;
                 }
-                diesel::update(stale())
+                let replies = diesel::update(stale())
                     .set(ended(MessageStatus::Interrupted))
-                    .execute(connection)
+                    .returning(columns_of!(MessageRow))
+                    .load::<MessageRow>(connection)?;
+                let mut chats: Vec<i64> = replies.iter().map(|row| row.conversation_id).collect();
+                chats.sort_unstable();
+                chats.dedup();
+                let owners = conversations::table
+                    .filter(conversations::id.eq_any(chats))
+                    .select((conversations::id, conversations::user_id))
+                    .load::<(i64, i64)>(connection)?;
+                Ok((replies, owners))
             })
         })
         .await?;
-    Ok(u64::try_from(interrupted).unwrap_or(u64::MAX))
+    let owners: HashMap<i64, i64> = owners.into_iter().collect();
+    let mut interrupted = replies
+        .into_iter()
+        .map(|row| {
+            let owner = owners.get(&row.conversation_id).copied().ok_or_else(|| {
+                corrupt(format!(
+                    "conversation {} of an interrupted reply has no owner",
+                    row.conversation_id
+                ))
+            })?;
+            Ok((UserId::new(owner), row.into_message()?))
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    interrupted.sort_by_key(|(_, message)| message.id);
+    Ok(interrupted)
 }
 
 /// On PostgreSQL, locks the conversation `conversation` for the rest of the

@@ -66,6 +66,8 @@ pub struct Settings {
     pub bot: BotSettings,
     /// Replies as they are written: event streams and their writers.
     pub streaming: StreamingSettings,
+    /// WebSockets.
+    pub realtime: RealtimeSettings,
     /// Logging.
     pub log: LogSettings,
     /// The profile the settings were loaded for.
@@ -288,6 +290,22 @@ impl StreamingSettings {
     pub fn stale_after(&self) -> Duration {
         Duration::from_secs(self.stale_after_seconds)
     }
+}
+
+/// `[realtime]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RealtimeSettings {
+    /// `realtime.max_sockets_per_user`: WebSockets one user may hold per instance.
+    pub max_sockets_per_user: usize,
+    /// `realtime.ping_interval_seconds`: how often an idle socket is pinged and its
+    /// session checked; one silent for two of these is dropped.
+    pub ping_interval_seconds: u64,
+    /// `realtime.send_timeout_seconds`: how long a frame may take to leave before the
+    /// client counts as too slow (closed with 4008).
+    pub send_timeout_seconds: u64,
+    /// `realtime.buffer_events`: events that may wait for one socket; one more and it
+    /// is closed with 4008.
+    pub buffer_events: usize,
 }
 
 /// Who replies to messages.
@@ -607,6 +625,19 @@ impl Settings {
                 "streaming.stale_after_seconds",
                 self.streaming.stale_after_seconds,
             ),
+            (
+                "realtime.max_sockets_per_user",
+                self.realtime.max_sockets_per_user as u64,
+            ),
+            (
+                "realtime.ping_interval_seconds",
+                self.realtime.ping_interval_seconds,
+            ),
+            (
+                "realtime.send_timeout_seconds",
+                self.realtime.send_timeout_seconds,
+            ),
+            ("realtime.buffer_events", self.realtime.buffer_events as u64),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return Err(SettingsError::Invalid {

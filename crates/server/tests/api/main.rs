@@ -13,6 +13,7 @@ mod index;
 mod model;
 mod openapi;
 mod pages;
+mod realtime;
 mod security;
 mod sessions;
 mod streaming;

@@ -416,3 +416,200 @@ impl Client {
         .await
     }
 }
+
+/// A WebSocket of a logged-in client, read frame by frame.
+pub struct Socket {
+    framed: actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>,
+}
+
+/// How a socket ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// A close frame with this code and reason.
+    With(u16, String),
+    /// The connection ended without one.
+    Dropped,
+}
+
+impl Client {
+    /// Opens `GET /api/ws` with this client's cookie and `origin`; the status of a
+    /// refused handshake.
+    pub async fn socket_from(&self, origin: Option<&str>) -> Result<Socket, u16> {
+        let mut request = self.http.ws(format!("{}/api/ws", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie.clone());
+        }
+        if let Some(origin) = origin {
+            request = request.origin(origin);
+        }
+        match request.max_frame_size(16 << 20).connect().await {
+            Ok((_, framed)) => Ok(Socket { framed }),
+            Err(awc::error::WsClientError::InvalidResponseStatus(status)) => Err(status.as_u16()),
+            Err(error) => panic!("the WebSocket handshake failed: {error}"),
+        }
+    }
+
+    /// Opens the user's WebSocket, as a page of the server's own would.
+    pub async fn socket(&self) -> Socket {
+        self.socket_from(None).await.expect("the socket opens")
+    }
+}
+
+impl Socket {
+    /// Sends `command` as a text frame.
+    pub async fn send(&mut self, command: Value) {
+        use futures_util::SinkExt;
+        self.framed
+            .send(awc::ws::Message::Text(command.to_string().into()))
+            .await
+            .expect("the frame is sent");
+    }
+
+    /// The next frame of any kind, as the client sees it; `None` at the end.
+    pub async fn frame(&mut self) -> Option<awc::ws::Frame> {
+        use futures_util::StreamExt;
+        match self.framed.next().await {
+            Some(Ok(frame)) => Some(frame),
+            Some(Err(_)) | None => None,
+        }
+    }
+
+    /// The next JSON frame (pings are answered on the way); panics at the end.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            match self.frame().await {
+                Some(awc::ws::Frame::Text(text)) => {
+                    return serde_json::from_slice(&text).expect("JSON frames");
+                }
+                Some(awc::ws::Frame::Ping(bytes)) => {
+                    use futures_util::SinkExt;
+                    let _ = self.framed.send(awc::ws::Message::Pong(bytes)).await;
+                }
+                Some(awc::ws::Frame::Close(reason)) => panic!("closed: {reason:?}"),
+                Some(_) => {}
+                None => panic!("the socket ended"),
+            }
+        }
+    }
+
+    /// Reads on until the socket closes; how it did. Text frames on the way are
+    /// counted.
+    pub async fn closing(&mut self) -> (Closed, usize) {
+        let mut texts = 0;
+        loop {
+            match self.frame().await {
+                Some(awc::ws::Frame::Close(reason)) => {
+                    let (code, description) = reason
+                        .map(|r| (u16::from(r.code), r.description.unwrap_or_default()))
+                        .unwrap_or((1005, String::new()));
+                    return (Closed::With(code, description), texts);
+                }
+                Some(awc::ws::Frame::Text(_)) => texts += 1,
+                Some(_) => {}
+                None => return (Closed::Dropped, texts),
+            }
+        }
+    }
+}
+
+/// A WebSocket client with a tiny receive buffer that reads only when told: a phone
+/// on a bad network, as the server sees it.
+pub struct StalledSocket {
+    stream: actix_web::rt::net::TcpStream,
+}
+
+impl Client {
+    /// Opens the user's WebSocket on a connection whose receive buffer holds 4 KiB,
+    /// then reads nothing until told.
+    pub async fn stalled_socket(&self) -> StalledSocket {
+        let address: std::net::SocketAddr =
+            self.base.trim_start_matches("http://").parse().unwrap();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&address.into()).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let stream = actix_web::rt::net::TcpStream::from_std(socket.into()).unwrap();
+        let cookie = self.cookie.clone().unwrap_or_default();
+        let handshake = format!(
+            "GET /api/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             Cookie: {cookie}\r\n\r\n"
+        );
+        let mut written = 0;
+        while written < handshake.len() {
+            stream.writable().await.unwrap();
+            match stream.try_write(&handshake.as_bytes()[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let mut stalled = StalledSocket { stream };
+        let head = stalled
+            .read_until(|bytes| bytes.windows(4).any(|w| w == b"\r\n\r\n"))
+            .await;
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        stalled
+    }
+}
+
+impl StalledSocket {
+    /// Reads until `done` says the bytes read so far are enough, or the end.
+    async fn read_until(&mut self, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut buffer = [0; 4096];
+        while !done(&bytes) {
+            self.stream.readable().await.unwrap();
+            match self.stream.try_read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+        bytes
+    }
+
+    /// Reads everything the server sent, to the end: the text frames, and how the
+    /// socket closed.
+    pub async fn read_to_close(mut self) -> (Closed, usize) {
+        let bytes = self.read_until(|_| false).await;
+        let (mut at, mut texts) = (0, 0);
+        // The server's frames are unmasked: opcode, a length (7 bits, or 16 or 64 more),
+        // the payload.
+        while at + 2 <= bytes.len() {
+            let opcode = bytes[at] & 0x0f;
+            let (length, header) = match bytes[at + 1] & 0x7f {
+                126 if at + 4 <= bytes.len() => (
+                    usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])),
+                    4,
+                ),
+                127 if at + 10 <= bytes.len() => {
+                    let mut length = [0; 8];
+                    length.copy_from_slice(&bytes[at + 2..at + 10]);
+                    (usize::try_from(u64::from_be_bytes(length)).unwrap(), 10)
+                }
+                short @ 0..=125 => (usize::from(short), 2),
+                _ => break,
+            };
+            let payload =
+                &bytes[(at + header).min(bytes.len())..(at + header + length).min(bytes.len())];
+            match opcode {
+                0x1 => texts += 1,
+                0x8 if payload.len() >= 2 => {
+                    let code = u16::from_be_bytes([payload[0], payload[1]]);
+                    let reason = String::from_utf8_lossy(&payload[2..]).into_owned();
+                    return (Closed::With(code, reason), texts);
+                }
+                _ => {}
+            }
+            at += header + length;
+        }
+        (Closed::Dropped, texts)
+    }
+}

@@ -1647,7 +1647,7 @@ async fn stopping_a_reply_written_here_drops_the_bot_and_keeps_the_text_as_inter
     service.settle().await;
     assert!(!pipe.dropped());
     let stopped = service
-        .run(service.stop_reply(OWNER, CONVERSATION, REPLY))
+        .run(service.stop_reply(OWNER, Some(CONVERSATION), REPLY))
         .await
         .unwrap();
 
@@ -1689,7 +1689,7 @@ async fn stopping_a_reply_not_written_here_interrupts_it_in_the_store() {
     let service = service(MockConversationRepository::new(), messages, bot());
 
     let stopped = service
-        .stop_reply(OWNER, CONVERSATION, MessageId::new(7))
+        .stop_reply(OWNER, Some(CONVERSATION), MessageId::new(7))
         .await
         .unwrap();
     assert_eq!(stopped.id, MessageId::new(7));
@@ -1697,7 +1697,7 @@ async fn stopping_a_reply_not_written_here_interrupts_it_in_the_store() {
     assert_eq!(stopped.status, MessageStatus::Interrupted);
 
     let missing = service
-        .stop_reply(OWNER, CONVERSATION, MessageId::new(8))
+        .stop_reply(OWNER, Some(CONVERSATION), MessageId::new(8))
         .await;
     assert!(
         matches!(missing, Err(Error::MessageNotFound)),
@@ -1734,7 +1734,9 @@ async fn another_user_can_neither_follow_nor_stop_a_reply_written_here() {
         .follow_reply(intruder, CONVERSATION, REPLY, None)
         .await;
     assert!(matches!(followed, Err(Error::MessageNotFound)));
-    let stopped = service.stop_reply(intruder, CONVERSATION, REPLY).await;
+    let stopped = service
+        .stop_reply(intruder, Some(CONVERSATION), REPLY)
+        .await;
     assert!(matches!(stopped, Err(Error::MessageNotFound)));
     service.settle().await;
     assert!(!pipe.dropped(), "the reply goes on");
@@ -2037,7 +2039,7 @@ async fn replies_stopped_or_found_dead_elsewhere_are_published_as_stored() {
         service(MockConversationRepository::new(), messages, bot()).with_events(events.clone());
 
     service
-        .stop_reply(OWNER, CONVERSATION, REPLY)
+        .stop_reply(OWNER, Some(CONVERSATION), REPLY)
         .await
         .unwrap();
     assert_eq!(service.interrupt_stale_replies().await.unwrap(), 1);
