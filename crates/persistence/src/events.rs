@@ -168,7 +168,8 @@ pub enum EventsError {
 /// meanwhile wait in the queue, up to its bound, and are sent once the sender is
 /// back. Events sent while the *listener* was away are not heard by this instance:
 /// PostgreSQL keeps notifications only for the sessions listening when they are
-/// sent. A batch whose sending failed with the connection is sent again on the new
+/// sent; so once it listens again, every connection of the hub is told it missed
+/// events (a WebSocket is closed with 4008, and its client reloads). A batch whose sending failed with the connection is sent again on the new
 /// one; if the failure came after PostgreSQL committed it, its events arrive twice.
 ///
 /// # Lifetime
@@ -468,6 +469,9 @@ impl Listener {
                 connection = self
                     .link
                     .reconnect(LISTEN_ROLE, |connection| listen(connection, &channel));
+                // What was sent while nobody listened is lost: every connection of
+                // this process is told to reload through the API.
+                self.hub.missed_events();
                 heard = Instant::now();
                 continue;
             };

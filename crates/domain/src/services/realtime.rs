@@ -98,6 +98,28 @@ impl EventHub {
         }
     }
 
+    /// Tells every connection in this process that events were lost on their way
+    /// (the link between instances broke for a while): each is as if it had fallen
+    /// behind, and its client reloads through the API.
+    pub fn missed_events(&self) {
+        let inboxes: Vec<Arc<Inbox>> = lock(&self.shared.users)
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
+        for inbox in inboxes {
+            let reader = {
+                let mut state = lock(&inbox.state);
+                state.overflowed = true;
+                state.events.clear();
+                state.reader.take()
+            };
+            if let Some(reader) = reader {
+                reader.wake();
+            }
+        }
+    }
+
     /// How many connections `user` holds in this process.
     pub fn connections(&self, user: UserId) -> usize {
         lock(&self.shared.users).get(&user).map_or(0, Vec::len)
@@ -137,8 +159,9 @@ impl Realtime for EventHub {
 pub enum Delivery {
     /// The next event.
     Event(Event),
-    /// The connection fell more than its inbox holds behind; the events it missed
-    /// are gone, and it should be closed (the client reloads through the API).
+    /// The connection fell more than its inbox holds behind, or events were lost
+    /// between instances; the events it missed are gone, and it should be closed (the
+    /// client reloads through the API).
     Overflowed,
 }
 
@@ -242,6 +265,16 @@ mod tests {
             "it stays overflowed"
         );
         assert_eq!(next(&mut quick), Some(Delivery::Event(deleted(1, 9))));
+    }
+
+    #[test]
+    fn events_lost_between_instances_overflow_every_connection() {
+        let hub = EventHub::new(HubSettings::DEFAULT);
+        let mut alice = hub.subscribe(UserId::new(1)).unwrap();
+        let mut bob = hub.subscribe(UserId::new(2)).unwrap();
+        hub.missed_events();
+        assert_eq!(next(&mut alice), Some(Delivery::Overflowed));
+        assert_eq!(next(&mut bob), Some(Delivery::Overflowed));
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::session::CurrentUser;
 /// Close codes of the API's own (the 4000s are free for applications).
 const SESSION_ENDED: u16 = 4001;
 const TOO_SLOW: u16 = 4008;
+/// Why a socket is closed with [`TOO_SLOW`]: it fell behind (its client reads too
+/// slowly), or events were lost between instances; either way it missed some.
+const MISSED: &str = "events were missed: reload through the API";
 
 /// How long a closing socket waits for its client to take the close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
@@ -147,9 +150,7 @@ impl Socket {
                 }
                 Step::Frame(_) => Err(End::Gone),
                 Step::Delivery(Delivery::Event(event)) => self.forward(event).await,
-                Step::Delivery(Delivery::Overflowed) => {
-                    Err(End::Close(TOO_SLOW, "too slow: reload through the API"))
-                }
+                Step::Delivery(Delivery::Overflowed) => Err(End::Close(TOO_SLOW, MISSED)),
                 Step::Tick => self.check(heard.elapsed() > 2 * ping_every).await,
             };
             if let Err(end) = outcome {
@@ -266,7 +267,7 @@ impl Socket {
         match actix_web::rt::time::timeout(timeout, self.session.text(text)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_closed)) => Err(End::Gone),
-            Err(_elapsed) => Err(End::Close(TOO_SLOW, "too slow: reload through the API")),
+            Err(_elapsed) => Err(End::Close(TOO_SLOW, MISSED)),
         }
     }
 }

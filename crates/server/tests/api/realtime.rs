@@ -221,7 +221,7 @@ api_tests! {
         assert_eq!(deltas, 8_000, "the reading socket got every delta");
         assert_eq!(updated.unwrap()["message"]["status"], "complete");
         let (closed, texts) = stalled.read_to_close().await;
-        assert_eq!(closed, Closed::With(4008, "too slow: reload through the API".to_owned()));
+        assert_eq!(closed, Closed::With(4008, "events were missed: reload through the API".to_owned()));
         assert!(texts < 8_000, "it was closed before the end: {texts} frames");
     }
 
