@@ -2051,3 +2051,71 @@ async fn replies_stopped_or_found_dead_elsewhere_are_published_as_stored() {
         ]
     );
 }
+
+// --- The database away when a reply ends. ---
+
+#[tokio::test]
+async fn an_end_that_cannot_be_stored_answers_at_once_is_retried_and_a_send_waiting_on_it_goes_through()
+ {
+    let begins = Arc::new(AtomicUsize::new(0));
+    let finishes = Arc::new(AtomicUsize::new(0));
+    let mut messages = MockMessageRepository::new();
+    let counted = Arc::clone(&begins);
+    messages.expect_begin_exchange().returning(move |_, _, m| {
+        // The second message comes while the first reply's end is not stored yet.
+        if counted.fetch_add(1, Ordering::SeqCst) == 1 {
+            Err(StorageError::Conflict)
+        } else {
+            Ok(Some(begun(&m, named())))
+        }
+    });
+    messages
+        .expect_list_messages()
+        .returning(|_, _, _| Ok(Some(Vec::new())));
+    let counted = Arc::clone(&finishes);
+    messages
+        .expect_finish_reply()
+        .returning(move |_, text, status| {
+            // The database is away for the first two tries.
+            if counted.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(StorageError::Unavailable("connection refused".into()))
+            } else {
+                Ok(Some(reply_stored(&text, status)))
+            }
+        });
+    let mut bot = bot();
+    bot.expect_reply()
+        .returning(|_| Ok(streaming(vec![Ok("Hello")])));
+    let service = service(MockConversationRepository::new(), messages, bot);
+
+    let first = service.say_hi().await;
+    assert!(
+        matches!(first, Err(Error::StorageUnavailable(_))),
+        "{first:?}"
+    );
+    assert_eq!(
+        finishes.load(Ordering::SeqCst),
+        1,
+        "answered after the first try"
+    );
+
+    let second = service.send_message(OWNER, CONVERSATION, hi());
+    let time_passes = async {
+        for _ in 0..20 {
+            service.advance(ms(50)).await;
+        }
+    };
+    let (second, ()) = futures_util::future::join(second, time_passes).await;
+    let exchange = second.unwrap();
+    assert_eq!(exchange.bot_message.text, "Hello");
+    assert_eq!(
+        begins.load(Ordering::SeqCst),
+        3,
+        "the send waited for the end, then began"
+    );
+    assert_eq!(
+        finishes.load(Ordering::SeqCst),
+        4,
+        "3 tries for the first end, 1 for the second"
+    );
+}
