@@ -217,5 +217,26 @@ async fn a_database_outage_answers_503_fast_and_the_service_recovers_by_itself()
         stored >= acknowledged,
         "{stored} stored, {acknowledged} acknowledged"
     );
+
+    // Real time is back too: the events connections came back after the restart (a
+    // socket opened before they did is closed with 4008, and a new one hears).
+    let mut watcher = server.client();
+    watcher.sign_up_and_log_in("watcher").await;
+    let mut heard = false;
+    for _ in 0..20 {
+        let mut socket = watcher.socket().await;
+        watcher.create_conversation("after the outage").await;
+        let frame = actix_web::rt::time::timeout(Duration::from_secs(1), socket.frame()).await;
+        if let Ok(Some(awc::ws::Frame::Text(text))) = frame {
+            let frame: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            assert_eq!(frame["type"], "conversation.created", "{frame}");
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "a socket hears events again after the database restarted"
+    );
     drop(cluster);
 }
