@@ -22,6 +22,7 @@ import concurrent.futures
 import http.client
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -229,6 +230,13 @@ def rss_kb(pid):
     raise SystemExit(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def mib(kb):
     return f"{kb / 1024:,.1f} MiB"
 
@@ -274,7 +282,9 @@ async def idle(args):
 
     log(f"  holding {total:,} sockets for {args.hold} s (server pings every "
         f"{args.ping_interval} s; a socket silent for two intervals is dropped)…")
+    cpu = cpu_seconds(args.pid)
     await asyncio.sleep(args.hold)
+    cpu = cpu_seconds(args.pid) - cpu
     rss["held"] = rss_kb(args.pid)
     live = [s for s in sockets if s and s.state is State.OPEN]
     closed = collections.Counter(
@@ -338,7 +348,9 @@ async def idle(args):
           + "".join(f"; {n} × code {why}" for why, n in closed.items()))
     if pings:
         print(f"- server pings received per socket during the hold: min {pings[0]}, "
-              f"median {pings[len(pings) // 2]}, max {pings[-1]}")
+              f"median {pings[len(pings) // 2]}, max {pings[-1]}; the server's CPU time "
+              f"over the hold: {cpu:.2f} s in {args.hold} s ({100 * cpu / args.hold:.1f} % "
+              f"of one core: pings and the session checks that go with them)")
     if answered:
         print(f"- `{{\"type\":\"ping\"}}` sent on all {len(live):,} sockets at once: "
               f"{len(answered):,} answered `pong` within {burst:.2f} s (round trip p50 "
@@ -437,7 +449,7 @@ async def latency(args):
         setup = (f"two instances on one PostgreSQL database: A ({writer}) writes the reply; "
                  f"{on_writer} sockets on A, {on_reader} on B ({reader}), one user")
     else:
-        setup = f"one instance ({writer}), {on_writer} sockets of one user"
+        setup = f"one instance A ({writer}), {on_writer} sockets of one user"
     print(f"Setup: {setup}. {args.replies} replies (after {args.warmup} not counted) of "
           f"the simulated bot pausing {args.delay_ms} ms between words, each sent by "
           f"`POST /api/conversations/{{id}}/messages` with `Accept: text/event-stream` "
