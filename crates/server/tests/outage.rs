@@ -218,6 +218,8 @@ async fn a_database_outage_answers_503_fast_and_the_service_recovers_by_itself()
         "{stored} stored, {acknowledged} acknowledged"
     );
 
+    drop(answers);
+
     // Real time is back too: the events connections came back after the restart (a
     // socket opened before they did is closed with 4008, and a new one hears).
     let mut watcher = server.client();
