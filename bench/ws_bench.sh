@@ -173,6 +173,7 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then # first, so that a wrong URL fails at 
     postgres_url=$(fresh_postgres) || die "could not recreate the database $DB_NAME"
 fi
 SECRET=$(openssl rand -hex 32)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log "== 1. idle sockets ($SOCKETS), one instance on SQLite"
 start_server idle $IDLE_PORT "sqlite://$WORK/idle/bench.db" \
@@ -216,6 +217,7 @@ mkdir -p "$BENCH/results"
     echo "- binary: $BIN${BENCH_BIN:+ (BENCH_BIN)}; client: Python $("$PYTHON" -c 'import platform; print(platform.python_version())'), websockets $WEBSOCKETS_VERSION, one process"
     echo "- command: \`${BENCH_DATABASE_URL:+BENCH_DATABASE_URL=… }BENCH_SOCKETS=$SOCKETS BENCH_HOLD_SECONDS=$HOLD BENCH_PING_SECONDS=$PING BENCH_REPLIES=$REPLIES BENCH_DELAY_MS=$DELAY_MS bench/ws_bench.sh\`"
     echo "- servers: one at a time (two for step 3), rate limits off, bcrypt cost 4, RUST_LOG=warn, fresh databases; client and server share the $(nproc) cores; ulimit -n $(ulimit -n); local ports $low–$high"
+    echo "- load average (1, 5, 15 min): $LOAD_BEFORE before the run, $(cut -d' ' -f1-3 /proc/loadavg) after it"
     echo
     cat "$SECTIONS"/*
     echo "## Server logs"
