@@ -36,8 +36,8 @@ pub enum Error {
     /// and stays.
     #[error("the bot is unavailable, try again shortly")]
     BotUnavailable(#[source] BotError),
-    /// The message does not exist in that conversation (or is not the bot's, where a
-    /// reply is meant).
+    /// The message does not exist in that conversation, or the conversation is not
+    /// the user's.
     #[error("message not found")]
     MessageNotFound,
     /// A reply is still being written in that conversation; send again once it is

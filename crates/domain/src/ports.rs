@@ -157,8 +157,9 @@ pub trait MessageRepository: Send + Sync {
     /// Deletes the streaming reply `reply` (it got no text), if it is still streaming.
     async fn discard_reply(&self, reply: MessageId) -> Result<(), StorageError>;
 
-    /// The bot's message `reply` in `owner`'s conversation `conversation`, with its
-    /// delta ends while it streams; `None` when there is no such bot message there.
+    /// The message `reply` in `owner`'s conversation `conversation` (a bot's reply,
+    /// or a user's message, which is always complete), with its delta ends while it
+    /// streams; `None` when there is no such message there.
     async fn find_reply(
         &self,
         owner: UserId,
@@ -166,18 +167,18 @@ pub trait MessageRepository: Send + Sync {
         reply: MessageId,
     ) -> Result<Option<ReplySnapshot>, StorageError>;
 
-    /// The conversation of the bot's message `reply` if it is `owner`'s; `None` when
-    /// `owner` has no such bot message.
+    /// The conversation of the message `reply` if it is `owner`'s; `None` when
+    /// `owner` has no such message.
     async fn reply_conversation(
         &self,
         owner: UserId,
         reply: MessageId,
     ) -> Result<Option<ConversationId>, StorageError>;
 
-    /// Marks the bot's message `reply` in `owner`'s conversation `conversation`
+    /// Marks the message `reply` in `owner`'s conversation `conversation`
     /// [interrupted](MessageStatus::Interrupted) with its last checkpoint's text if it
-    /// is streaming, and returns it as stored then (a finished one unchanged); `None`
-    /// when there is no such bot message there.
+    /// is streaming, and returns it as stored then (a finished one, or a user's
+    /// message, unchanged); `None` when there is no such message there.
     async fn interrupt_reply(
         &self,
         owner: UserId,

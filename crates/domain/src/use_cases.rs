@@ -158,12 +158,12 @@ pub trait Chat: Send + Sync {
 
     /// Follows the bot's reply `reply` in `owner`'s conversation `id`, wherever it is
     /// being written: its events after delta `after` (from the start, with the reply
-    /// as created, when `None`), then its outcome; for a finished reply, its outcome
-    /// at once.
+    /// as created, when `None`), then its outcome; for a finished reply (or a user's
+    /// message), its outcome at once.
     ///
     /// # Errors
-    /// [`Error::MessageNotFound`] when the conversation has no such bot message;
-    /// storage failures.
+    /// [`Error::MessageNotFound`] when the conversation has no such message; storage
+    /// failures.
     async fn follow_reply(
         &self,
         owner: UserId,
@@ -174,11 +174,11 @@ pub trait Chat: Send + Sync {
 
     /// Stops the bot's reply `reply` in `owner`'s conversation `id` (any of theirs
     /// when `None`), wherever it is being written: the bot is cancelled, the text so
-    /// far kept as interrupted. Returns the reply as stored; a finished one is
-    /// returned as it is.
+    /// far kept as interrupted. Returns the reply as stored; a finished one (or a
+    /// user's message) is returned as it is.
     ///
     /// # Errors
-    /// [`Error::MessageNotFound`] when there is no such bot message; storage failures.
+    /// [`Error::MessageNotFound`] when there is no such message; storage failures.
     async fn stop_reply(
         &self,
         owner: UserId,

@@ -10,7 +10,7 @@
 
 use chatbot_domain::MessageText;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _, ToSchema};
@@ -77,6 +77,7 @@ that get a bot reply.
         &SessionCookie,
         &CursorPattern,
         &OptionalBodies,
+        &EventStreams,
         &CommonErrors,
         &HeadWithoutBodies,
         &UniqueOperationIds,
@@ -154,6 +155,40 @@ impl Modify for CursorPattern {
                         && schema.schema_type == SchemaType::new(Type::String)
                     {
                         schema.pattern = Some(dto::conversation_cursor_pattern());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An event stream's schema says what each event is, as an event stream parser reads
+/// it (OpenAPI 3.2's convention for `text/event-stream`): its name, its `id` if any,
+/// and its `data`, a line of JSON text whose shape the operation's description gives.
+struct EventStreams;
+
+impl Modify for EventStreams {
+    fn modify(&self, document: &mut OpenApi) {
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let event: Schema = ObjectBuilder::new()
+            .property("event", text().description(Some("The event's name.")))
+            .property("id", text().description(Some("A delta's number, from 1.")))
+            .property(
+                "data",
+                text().description(Some("The event's JSON, as text.")),
+            )
+            .required("event")
+            .required("data")
+            .description(Some("One server-sent event."))
+            .into();
+        for item in document.paths.paths.values_mut() {
+            for (_, operation) in operations_mut(item) {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if let Some(stream) = response.content.get_mut(crate::sse::EVENT_STREAM) {
+                        stream.schema = Some(RefOr::T(event.clone()));
                     }
                 }
             }

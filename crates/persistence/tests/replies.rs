@@ -194,7 +194,7 @@ on_both_backends! {
         assert_eq!((snapshot.message.text.as_str(), snapshot.ends.as_slice()), ("Hello, wörld!", &[3, 7, 13, 14][..]));
     }
 
-    async fn a_reply_is_found_only_as_the_bots_in_its_owners_conversation(db: &TestDb) {
+    async fn a_message_is_found_only_in_its_owners_conversation(db: &TestDb) {
         let alice = user(db, "alice").await;
         let bob = user(db, "bob").await;
         let chat = conversation(db, &alice, "c").await;
@@ -204,7 +204,8 @@ on_both_backends! {
 
         assert!(db.db.find_reply(bob.id, chat.id, reply).await.unwrap().is_none(), "foreign");
         assert!(db.db.find_reply(alice.id, other.id, reply).await.unwrap().is_none(), "elsewhere");
-        assert!(db.db.find_reply(alice.id, chat.id, begun.user_message.id).await.unwrap().is_none(), "the user's");
+        let theirs = db.db.find_reply(alice.id, chat.id, begun.user_message.id).await.unwrap().unwrap();
+        assert_eq!((theirs.message, theirs.ends), (begun.user_message.clone(), vec![]), "the user's, as it is");
         assert!(db.db.find_reply(alice.id, chat.id, MessageId::new(reply.get() + 1_000)).await.unwrap().is_none());
     }
 
@@ -273,7 +274,11 @@ on_both_backends! {
         assert!(db.db.checkpoint_reply(reply, &text_of(&["So ", "far"]), at(5)).await.unwrap());
 
         assert_eq!(db.db.interrupt_reply(bob.id, chat.id, reply).await.unwrap(), None, "foreign");
-        assert_eq!(db.db.interrupt_reply(alice.id, chat.id, begun.user_message.id).await.unwrap(), None, "the user's");
+        assert_eq!(
+            db.db.interrupt_reply(alice.id, chat.id, begun.user_message.id).await.unwrap(),
+            Some(begun.user_message.clone()),
+            "the user's, unchanged"
+        );
         let snapshot = db.db.find_reply(alice.id, chat.id, reply).await.unwrap().unwrap();
         assert_eq!(snapshot.message.status, MessageStatus::Streaming, "neither stopped it");
 

@@ -24,12 +24,13 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
     description = "The events of `POST /api/conversations/{id}/messages` from `reply` on. \
         With `Last-Event-ID: n`: the `delta`s after delta `n`, then the live ones; without \
         it, `reply` and every delta so far. Then `done` (the stored reply) or `error`. For \
-        a reply that is finished already: `done` (or `error` for a failed one) at once. \
+        a reply that is finished already, or a user's message: `done` (or `error` for a failed \
+        reply) at once. \
         Works on any instance that shares the database; closing it never stops the reply.",
     params(
         ("id" = i64, Path, minimum = 1, description = "The conversation's id."),
         ("message_id" = i64, Path, minimum = 1, description = "The bot message's id."),
-        ("Last-Event-ID" = Option<u64>, Header,
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false,
             description = "The id of the last `delta` the client has."),
     ),
     security(("session" = [])),
@@ -38,7 +39,7 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
             body = String),
         (status = 400, description = "`bad_request`: `Last-Event-ID` is not a delta id.",
             body = ErrorBody),
-        (status = 404, description = "`not_found`: no such bot message in a conversation of \
+        (status = 404, description = "`not_found`: no such message in a conversation of \
             yours.", body = ErrorBody),
     ),
 )]
@@ -66,8 +67,8 @@ pub(super) async fn events(
     tag = "conversations",
     summary = "Stop a bot's reply",
     description = "Cancels the model's request wherever the reply is being written and \
-        stores the text so far with `status: \"interrupted\"`. A finished reply is returned \
-        as it is.",
+        stores the text so far with `status: \"interrupted\"`. A finished reply, or a user's \
+        message, is returned as it is.",
     params(
         ("id" = i64, Path, minimum = 1, description = "The conversation's id."),
         ("message_id" = i64, Path, minimum = 1, description = "The bot message's id."),
@@ -75,7 +76,7 @@ pub(super) async fn events(
     security(("session" = [])),
     responses(
         (status = 200, description = "The reply as stored.", body = MessageOut),
-        (status = 404, description = "`not_found`: no such bot message in a conversation of \
+        (status = 404, description = "`not_found`: no such message in a conversation of \
             yours.", body = ErrorBody),
     ),
 )]

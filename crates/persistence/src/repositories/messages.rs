@@ -119,7 +119,6 @@ impl MessageRepository for Database {
                 messages::table
                     .inner_join(conversations::table)
                     .filter(messages::id.eq(reply.get()))
-                    .filter(messages::sender.eq(chatbot_domain::Sender::Bot.as_str()))
                     .filter(conversations::user_id.eq(owner.get()))
                     .select(messages::conversation_id)
                     .get_result::<i64>(connection)

@@ -176,7 +176,6 @@ pub(super) async fn interrupt_reply(
                     messages::table
                         .find(reply.get())
                         .filter(messages::conversation_id.eq(conversation.get()))
-                        .filter(messages::sender.eq(Sender::Bot.as_str()))
                         .filter(streaming())
                         .filter(exists(owned(owner, conversation))),
                 )
@@ -316,7 +315,6 @@ fn owned_reply(
     messages::table
         .find(reply.get())
         .filter(messages::conversation_id.eq(conversation.get()))
-        .filter(messages::sender.eq(Sender::Bot.as_str()))
         .filter(exists(owned(owner, conversation)))
         .select((columns_of!(MessageRow), messages::reply_ends))
         .get_result(connection)

@@ -189,7 +189,7 @@ api_tests! {
         assert_eq!(original.last().unwrap().data["text"], text.as_str());
     }
 
-    async fn following_what_is_not_a_reply_of_yours_is_not_found(db) {
+    async fn following_or_stopping_what_is_not_a_message_of_yours_is_not_found(db) {
         let server = Server::start(settings(&db, &[])).await;
         let (mut alice, id) = alice_with_a_conversation(&server).await;
         let sent = alice
@@ -200,7 +200,11 @@ api_tests! {
         bob.sign_up_and_log_in("bob").await;
         let bobs = bob.create_conversation("bob's").await;
 
-        alice.follow(id, mine, None).await.err().unwrap().assert_error(404, "not_found");
+        // A user's message is finished from the start: `done` at once; stopping it
+        // changes nothing.
+        let followed = alice.follow(id, mine, None).await.unwrap().rest().await;
+        assert_eq!((followed.len(), followed[0].name.as_str()), (1, "done"));
+        assert_eq!(followed[0].data, sent.body[0]);
         alice.follow(id, reply + 100, None).await.err().unwrap().assert_error(404, "not_found");
         alice.follow(bobs, reply, None).await.err().unwrap().assert_error(404, "not_found");
         bob.follow(id, reply, None).await.err().unwrap().assert_error(404, "not_found");
@@ -208,7 +212,8 @@ api_tests! {
             format!("/api/conversations/{conversation}/messages/{message}/stop")
         };
         bob.post(&stop(id, reply), json!({})).await.assert_error(404, "not_found");
-        alice.post(&stop(id, mine), json!({})).await.assert_error(404, "not_found");
+        let stopped = alice.post(&stop(id, mine), json!({})).await;
+        assert_eq!((stopped.status.as_u16(), &stopped.body), (200, &sent.body[0]));
         let garbled = alice
             .events(
                 Method::GET,
