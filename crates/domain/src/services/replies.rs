@@ -181,11 +181,10 @@ impl Generation {
     /// Adds a piece of text and tells the readers.
     /// Adds a piece of text, tells the readers, and returns the deltas it made.
     pub(crate) fn push(&self, piece: &str) -> Vec<Delta> {
-        let (readers, deltas) = {
-            let mut state = lock(&self.state);
+        self.change(|state| {
             let added = state.text.push(piece);
             let last = state.text.deltas();
-            let deltas = (last - added + 1..=last)
+            (last - added + 1..=last)
                 .filter_map(|seq| {
                     Some(Delta {
                         message_id: self.reply.id,
@@ -193,11 +192,19 @@ impl Generation {
                         text: state.text.delta(seq)?.to_owned(),
                     })
                 })
-                .collect();
-            (std::mem::take(&mut state.readers), deltas)
+                .collect()
+        })
+    }
+
+    /// Applies `change` to the state, then wakes the readers to look again.
+    fn change<T>(&self, change: impl FnOnce(&mut State) -> T) -> T {
+        let (changed, readers) = {
+            let mut state = lock(&self.state);
+            let changed = change(&mut state);
+            (changed, std::mem::take(&mut state.readers))
         };
         readers.into_iter().for_each(Waker::wake);
-        deltas
+        changed
     }
 
     /// The text so far.
@@ -212,37 +219,23 @@ impl Generation {
 
     /// Ends the reply with `outcome` (stored already) and tells the readers.
     pub(crate) fn finish(&self, outcome: ReplyEvent) {
-        let readers = {
-            let mut state = lock(&self.state);
-            state.outcome = Some(outcome);
-            std::mem::take(&mut state.readers)
-        };
-        readers.into_iter().for_each(Waker::wake);
+        self.change(|state| state.outcome = Some(outcome));
     }
 
     /// Tells the readers `outcome` now, unless they have one, while the writer goes on
     /// (to store the reply's end).
     pub(crate) fn tell(&self, outcome: ReplyEvent) {
-        let readers = {
-            let mut state = lock(&self.state);
-            if state.outcome.is_some() {
-                return;
-            }
-            state.outcome = Some(outcome);
-            std::mem::take(&mut state.readers)
-        };
-        readers.into_iter().for_each(Waker::wake);
+        self.change(|state| {
+            state.outcome.get_or_insert(outcome);
+        });
     }
 
     /// Marks the writer gone, with `outcome` if it gave none, and tells the readers.
     pub(crate) fn close(&self, outcome: ReplyEvent) {
-        let readers = {
-            let mut state = lock(&self.state);
+        self.change(|state| {
             state.outcome.get_or_insert(outcome);
             state.closed = true;
-            std::mem::take(&mut state.readers)
-        };
-        readers.into_iter().for_each(Waker::wake);
+        });
     }
 
     /// Completes once the writer is gone (after the outcome, and after naming the

@@ -97,20 +97,16 @@ pub(super) async fn checkpoint_reply(
     let ends = join_ends(text.ends());
     let text = text.as_str().to_owned();
     let at = to_column(at);
-    let changed = db
-        .write(move |connection| {
-            connection.transaction(|connection| {
-                lock_conversation_of(connection, reply)?;
-                diesel::update(messages::table.find(reply.get()).filter(streaming()))
-                    .set((
-                        messages::text.eq(text),
-                        messages::reply_ends.eq(Some(ends)),
-                        messages::heard_at.eq(Some(at)),
-                    ))
-                    .execute(connection)
-            })
-        })
-        .await?;
+    let changed = on_streaming_reply(db, reply, move |connection| {
+        diesel::update(messages::table.find(reply.get()).filter(streaming()))
+            .set((
+                messages::text.eq(text),
+                messages::reply_ends.eq(Some(ends)),
+                messages::heard_at.eq(Some(at)),
+            ))
+            .execute(connection)
+    })
+    .await?;
     Ok(changed == 1)
 }
 
@@ -120,31 +116,39 @@ pub(super) async fn finish_reply(
     text: String,
     status: MessageStatus,
 ) -> Result<Option<Message>, StorageError> {
-    let finished = db
-        .write(move |connection| {
-            connection.transaction(|connection| {
-                lock_conversation_of(connection, reply)?;
-                diesel::update(messages::table.find(reply.get()).filter(streaming()))
-                    .set((messages::text.eq(text), ended(status)))
-                    .returning(columns_of!(MessageRow))
-                    .get_result::<MessageRow>(connection)
-                    .optional()
-            })
-        })
-        .await?;
+    let finished = on_streaming_reply(db, reply, move |connection| {
+        diesel::update(messages::table.find(reply.get()).filter(streaming()))
+            .set((messages::text.eq(text), ended(status)))
+            .returning(columns_of!(MessageRow))
+            .get_result::<MessageRow>(connection)
+            .optional()
+    })
+    .await?;
     finished.map(MessageRow::into_message).transpose()
 }
 
 pub(super) async fn discard_reply(db: &Database, reply: MessageId) -> Result<(), StorageError> {
-    db.write(move |connection| {
-        connection.transaction(|connection| {
-            lock_conversation_of(connection, reply)?;
-            diesel::delete(messages::table.find(reply.get()).filter(streaming()))
-                .execute(connection)
-        })
+    on_streaming_reply(db, reply, move |connection| {
+        diesel::delete(messages::table.find(reply.get()).filter(streaming())).execute(connection)
     })
     .await?;
     Ok(())
+}
+
+/// Runs `work` on the reply `reply` in a write transaction that holds the reply's
+/// conversation first (see [`lock_conversation`]).
+async fn on_streaming_reply<T: Send + 'static>(
+    db: &Database,
+    reply: MessageId,
+    work: impl FnOnce(&mut AnyConnection) -> QueryResult<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    db.write(move |connection| {
+        connection.transaction(|connection| {
+            lock_conversation_of(connection, reply)?;
+            work(connection)
+        })
+    })
+    .await
 }
 
 pub(super) async fn find_reply(

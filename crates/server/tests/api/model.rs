@@ -5,7 +5,7 @@
 use chatbot_openai::testing::{FakeProvider, Reply, Step};
 use serde_json::{Value, json};
 
-use crate::support::{Client, Server, api_tests, settings};
+use crate::support::{Client, Server, api_tests, on_fake_model};
 
 /// A server whose bot is `provider`, with `overrides` on top.
 async fn with_model(
@@ -13,18 +13,14 @@ async fn with_model(
     provider: &FakeProvider,
     overrides: &[(&str, &str)],
 ) -> Server {
-    let base_url = provider.base_url();
     let mut all = vec![
-        ("CHATBOT__BOT__PROVIDER", "openai"),
-        ("CHATBOT__BOT__BASE_URL", base_url.as_str()),
-        ("CHATBOT__BOT__MODEL", "fake-model"),
         ("CHATBOT__BOT__MAX_TOKENS", "77"),
         ("CHATBOT__BOT__SYSTEM_PROMPT", "Be brief."),
         ("CHATBOT__BOT__FIRST_TOKEN_TIMEOUT_SECONDS", "1"),
         ("CHATBOT__BOT__IDLE_TIMEOUT_SECONDS", "1"),
     ];
     all.extend_from_slice(overrides);
-    Server::start(settings(db, &all)).await
+    Server::start(on_fake_model(db, &provider.base_url(), &all)).await
 }
 
 /// Alice, logged in, with a conversation of her own (named, so no title is asked for).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chatbot_openai::testing::{FakeProvider, Reply};
 use serde_json::{Value, json};
 
-use crate::support::{Closed, Server, Socket, api_tests, settings};
+use crate::support::{Closed, Server, Socket, api_tests, on_fake_model, settings};
 
 /// The frames of one exchange, from the user's message to the stored reply: the
 /// types in order, checking that the deltas are numbered from 1 and add up to the
@@ -194,14 +194,7 @@ api_tests! {
         // than its inbox of 1,024 events.
         let piece = format!("{} ", "word".repeat(250));
         let provider = FakeProvider::start([Reply::pieces(vec![piece.as_str(); 8_000])]).await;
-        let base_url = provider.base_url();
-        let server = Server::start(settings(&db, &[
-            ("CHATBOT__BOT__PROVIDER", "openai"),
-            ("CHATBOT__BOT__BASE_URL", base_url.as_str()),
-            ("CHATBOT__BOT__MODEL", "fake-model"),
-            ("CHATBOT__REALTIME__SEND_TIMEOUT_SECONDS", "1"),
-        ]))
-        .await;
+        let server = Server::start(on_fake_model(&db, &provider.base_url(), &[("CHATBOT__REALTIME__SEND_TIMEOUT_SECONDS", "1"),])).await;
         let mut alice = server.client();
         alice.sign_up_and_log_in("alice").await;
         let id = alice.create_conversation("chat").await;

@@ -7,7 +7,7 @@ use awc::http::Method;
 use chatbot_openai::testing::{FakeProvider, Reply, Step};
 use serde_json::{Value, json};
 
-use crate::support::{Client, Event, Server, api_tests, joined_deltas, settings};
+use crate::support::{Client, Event, Server, api_tests, joined_deltas, on_fake_model, settings};
 
 /// A message whose simulated reply is about 30 words long.
 const LONG: &str = "please tell me everything about the long history of the \
@@ -282,13 +282,7 @@ api_tests! {
             Reply::sse([Step::content("The first "), Step::content("words"), Step::pause(30_000)]),
         ])
         .await;
-        let base_url = provider.base_url();
-        let server = Server::start(settings(&db, &[
-            ("CHATBOT__BOT__PROVIDER", "openai"),
-            ("CHATBOT__BOT__BASE_URL", base_url.as_str()),
-            ("CHATBOT__BOT__MODEL", "fake-model"),
-        ]))
-        .await;
+        let server = Server::start(on_fake_model(&db, &provider.base_url(), &[])).await;
         let (mut alice, id) = alice_with_a_conversation(&server).await;
         let mut events = alice.stream_message(id, "tell me").await;
         events.expect("message").await;
@@ -318,14 +312,7 @@ api_tests! {
             Reply::sse([Step::keep_alive(), Step::pause(2_500), Step::content("Finally."), Step::finish("stop"), Step::done()]),
         ])
         .await;
-        let base_url = provider.base_url();
-        let server = Server::start(settings(&db, &[
-            ("CHATBOT__BOT__PROVIDER", "openai"),
-            ("CHATBOT__BOT__BASE_URL", base_url.as_str()),
-            ("CHATBOT__BOT__MODEL", "fake-model"),
-            ("CHATBOT__STREAMING__KEEP_ALIVE_SECONDS", "1"),
-        ]))
-        .await;
+        let server = Server::start(on_fake_model(&db, &provider.base_url(), &[("CHATBOT__STREAMING__KEEP_ALIVE_SECONDS", "1"),])).await;
         let (mut alice, id) = alice_with_a_conversation(&server).await;
         let mut events = alice.stream_message(id, "think hard").await;
         events.expect("message").await;
@@ -341,13 +328,7 @@ api_tests! {
             Reply::sse([Step::content("Half an "), Step::content("answer"), Step::error()]),
         ])
         .await;
-        let base_url = provider.base_url();
-        let server = Server::start(settings(&db, &[
-            ("CHATBOT__BOT__PROVIDER", "openai"),
-            ("CHATBOT__BOT__BASE_URL", base_url.as_str()),
-            ("CHATBOT__BOT__MODEL", "fake-model"),
-        ]))
-        .await;
+        let server = Server::start(on_fake_model(&db, &provider.base_url(), &[])).await;
         let (mut alice, id) = alice_with_a_conversation(&server).await;
         let events = alice.stream_message(id, "go").await.rest().await;
         assert_eq!(names(&events), ["message", "reply", "delta", "error"], "{events:?}");
@@ -371,13 +352,7 @@ api_tests! {
         let mut steps: Vec<Step> = (0..5_000).map(|_| Step::content(&piece)).collect();
         steps.extend([Step::pause(1_500), Step::content("end"), Step::finish("stop"), Step::done()]);
         let provider = FakeProvider::start([Reply::sse(steps)]).await;
-        let base_url = provider.base_url();
-        let server = Server::start(settings(&db, &[
-            ("CHATBOT__BOT__PROVIDER", "openai"),
-            ("CHATBOT__BOT__BASE_URL", base_url.as_str()),
-            ("CHATBOT__BOT__MODEL", "fake-model"),
-        ]))
-        .await;
+        let server = Server::start(on_fake_model(&db, &provider.base_url(), &[])).await;
         let (mut alice, id) = alice_with_a_conversation(&server).await;
         let mut stalled = alice.stream_message(id, "a lot, please").await;
         stalled.expect("message").await;

@@ -38,6 +38,18 @@ pub fn settings(db: &TestDb, overrides: &[(&str, &str)]) -> Settings {
     Settings::from_environment(environment).expect("test settings are valid")
 }
 
+/// Settings for a test server on `db` whose bot is the fake model provider at
+/// `base_url`, with `overrides` on top.
+pub fn on_fake_model(db: &TestDb, base_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut all = vec![
+        ("CHATBOT__BOT__PROVIDER", "openai"),
+        ("CHATBOT__BOT__BASE_URL", base_url),
+        ("CHATBOT__BOT__MODEL", "fake-model"),
+    ];
+    all.extend_from_slice(overrides);
+    settings(db, &all)
+}
+
 /// A server under test, stopped when dropped.
 pub struct Server {
     pub base: String,
