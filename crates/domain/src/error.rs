@@ -19,6 +19,30 @@ pub enum Error {
     /// Sign-up with a name that is taken, in any letter case.
     #[error("that username is already taken")]
     UsernameTaken,
+    /// Sign-up or a profile change with an email address another account has, in any
+    /// letter case.
+    #[error("that email address belongs to another account")]
+    EmailTaken,
+    /// A password given to confirm a change (a new password, deleting the account)
+    /// is not the user's.
+    #[error("the password is wrong")]
+    WrongPassword,
+    /// A mailed token that is unknown, used, expired, or no longer about the
+    /// account's address.
+    #[error("this link is invalid, used or expired: ask for a new one")]
+    InvalidToken,
+    /// A verification mail was asked for an account without an email address.
+    #[error("add an email address to your profile first")]
+    NoEmail,
+    /// A verification mail was asked for an address already verified.
+    #[error("your email address is already verified")]
+    EmailAlreadyVerified,
+    /// The account acting no longer exists (deleted meanwhile).
+    #[error("this account no longer exists")]
+    AccountGone,
+    /// The user has no such session (it ended, or it is someone else's).
+    #[error("session not found")]
+    SessionNotFound,
     /// Login with an unknown name or a wrong password; deliberately one error for both.
     #[error("invalid username or password")]
     InvalidCredentials,

@@ -40,3 +40,8 @@ id_type!(
     /// Identifies a [`Message`](crate::Message).
     MessageId
 );
+id_type!(
+    /// Identifies a session to its user (to list and end it), without being its key:
+    /// knowing it logs no one in.
+    SessionId
+);

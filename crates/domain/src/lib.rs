@@ -17,16 +17,14 @@
 //! use std::sync::Arc;
 //!
 //! use chatbot_domain::ports::{
-//!     MockBot, MockConversationRepository, MockMessageRepository, MockPasswordHasher,
-//!     MockUserRepository, Spawner, Task,
+//!     MockBot, MockConversationRepository, MockMessageRepository, Spawner, Task,
 //! };
 //! use chatbot_domain::ports::Clock as _;
-//! use chatbot_domain::services::{AccountService, Background, ChatService};
-//! use chatbot_domain::use_cases::{Accounts, Chat};
+//! use chatbot_domain::services::{Background, ChatService};
+//! use chatbot_domain::use_cases::Chat;
 //! use chatbot_domain::{
 //!     BegunExchange, Conversation, ConversationId, ConversationName, Error, ManualClock, Message,
-//!     MessageId, MessageStatus, MessageText, Password, PasswordHash, ReplyStream, Sender,
-//!     SystemClock, User, UserId, Username,
+//!     MessageId, MessageStatus, MessageText, ReplyStream, Sender, SystemClock, UserId,
 //! };
 //!
 //! // Replies are written in the background: here, by tasks on tokio.
@@ -38,19 +36,7 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! // Signing up stores a hash of the password, never the password.
-//! let mut hasher = MockPasswordHasher::new();
-//! hasher.expect_hash().returning(|p| Ok(PasswordHash::new(format!("hash({})", p.expose()))));
-//! let mut users = MockUserRepository::new();
-//! users.expect_insert_user().returning(|new| {
-//!     assert_eq!(new.password_hash.as_str(), "hash(correct horse)");
-//!     Ok(User { id: UserId::new(1), username: new.username, created_at: new.created_at })
-//! });
-//! let accounts = AccountService::new(users, hasher, SystemClock);
-//! let alice = accounts
-//!     .sign_up(Username::parse("alice")?, Password::parse("correct horse")?)
-//!     .await?
-//!     .id;
+//! let alice = UserId::new(1);
 //!
 //! // Alice owns conversation 10 and nobody else does. Her message is stored with an
 //! // empty reply after it, which the bot's text then fills.
@@ -118,6 +104,7 @@
 //! # }).unwrap();
 //! ```
 
+mod account;
 mod conversation;
 mod error;
 mod event;
@@ -127,6 +114,7 @@ mod page;
 pub mod ports;
 mod redact;
 mod reply;
+mod secret;
 pub mod services;
 mod session;
 mod time;
@@ -134,12 +122,16 @@ pub mod use_cases;
 mod user;
 mod validation;
 
+pub use account::{
+    AccountMail, AccountToken, DisplayName, Email, NewAccount, NewAccountToken, Profile,
+    ProfileChange, TokenPurpose,
+};
 pub use conversation::{
     Conversation, ConversationName, ConversationWithMessages, NewConversation, Revision,
 };
 pub use error::{BotError, BoxError, Error, HashError, SharedError, StorageError};
 pub use event::{Change, Event};
-pub use id::{ConversationId, MessageId, UserId};
+pub use id::{ConversationId, MessageId, SessionId, UserId};
 pub use message::{
     Exchange, Message, MessageStatus, MessageText, NewMessage, Sender, UnknownSender, UnknownStatus,
 };
@@ -148,7 +140,10 @@ pub use reply::{
     BegunExchange, Delta, ReplyContext, ReplyEvent, ReplyFailure, ReplyFeed, ReplySnapshot,
     ReplyStream, ReplyText, StartedReply,
 };
-pub use session::{SessionKey, SessionRecord};
+pub use secret::{SecretDigest, SecretToken};
+pub use session::{
+    MAX_USER_AGENT_CHARS, NewSession, SessionChange, SessionKey, SessionRecord, clip_user_agent,
+};
 pub use time::{ManualClock, SystemClock, Timestamp};
 pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};
 pub use validation::{Field, Rule, ValidationError};

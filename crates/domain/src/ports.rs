@@ -18,19 +18,21 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::{
-    BegunExchange, BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
+    AccountMail, AccountToken, BegunExchange, BotError, Email, NewAccountToken, NewSession,
+    Profile, ProfileChange, SecretDigest, SecretToken, SessionChange, SessionId, TokenPurpose, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Credentials, HashError, Message, MessageCursor, MessageId,
     MessageStatus, NewConversation, NewMessage, NewUser, Password, PasswordAttempt, PasswordHash,
     ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey, SessionRecord,
     StorageError, Timestamp, User, UserId, Username, Window,
 };
 
-/// Stores users.
+/// Stores users and their profiles.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Stores a new user. Fails with [`StorageError::Conflict`] when a user with the
-    /// same [normalized](Username::normalized) name exists.
+    /// Stores a new user, email unverified. Fails with [`StorageError::Conflict`]
+    /// when a user with the same [normalized](Username::normalized) name, or the same
+    /// [normalized](Email::normalized) email, exists.
     async fn insert_user(&self, user: NewUser) -> Result<User, StorageError>;
 
     /// The user whose name equals `username` ignoring letter case, with their
@@ -39,6 +41,58 @@ pub trait UserRepository: Send + Sync {
         &self,
         username: &Username,
     ) -> Result<Option<Credentials>, StorageError>;
+
+    /// The user `user`, with their password hash.
+    async fn find_credentials_of(&self, user: UserId)
+    -> Result<Option<Credentials>, StorageError>;
+
+    /// The profile of `user`.
+    async fn find_profile(&self, user: UserId) -> Result<Option<Profile>, StorageError>;
+
+    /// The profile of the user whose email equals `email` ignoring letter case.
+    async fn find_profile_by_email(&self, email: &Email)
+    -> Result<Option<Profile>, StorageError>;
+
+    /// Applies `change` to the profile of `user`: a new email is stored unverified.
+    /// `None` when there is no such user. Fails with [`StorageError::Conflict`] when
+    /// another user has the new email (letter case aside), and then changes nothing.
+    async fn update_profile(
+        &self,
+        user: UserId,
+        change: ProfileChange,
+    ) -> Result<Option<Profile>, StorageError>;
+
+    /// Replaces the password hash of `user`; `false` when there is no such user.
+    async fn set_password(&self, user: UserId, hash: PasswordHash) -> Result<bool, StorageError>;
+
+    /// Marks the email of `user` verified if it is still `email` (letter case
+    /// aside); `false` otherwise (changed since, or no such user).
+    async fn mark_email_verified(&self, user: UserId, email: &Email)
+    -> Result<bool, StorageError>;
+
+    /// Deletes `user` with everything of theirs: conversations, messages, sessions,
+    /// tokens. `false` when there is no such user.
+    async fn delete_user(&self, user: UserId) -> Result<bool, StorageError>;
+}
+
+/// Stores the tokens mailed to users, as digests.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TokenRepository: Send + Sync {
+    /// Stores `token`, and deletes every other token of its user for the same
+    /// purpose (a new one voids the older ones), atomically.
+    async fn issue_token(&self, token: NewAccountToken) -> Result<(), StorageError>;
+
+    /// Deletes the token with `digest` for `purpose` and returns it, expired or not:
+    /// a token is taken once, however many ask for it at the same time.
+    async fn take_token(
+        &self,
+        digest: &SecretDigest,
+        purpose: TokenPurpose,
+    ) -> Result<Option<AccountToken>, StorageError>;
+
+    /// Deletes every token expired by `now`; returns how many.
+    async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StorageError>;
 }
 
 /// Stores conversations.
@@ -195,58 +249,83 @@ pub trait MessageRepository: Send + Sync {
     ) -> Result<Vec<(UserId, Message)>, StorageError>;
 }
 
-/// Stores server-side sessions.
+/// Stores server-side sessions, found by the [digest](SessionKey::digest) of their
+/// key: the key itself is never stored.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new session. Fails with [`StorageError::Conflict`] when its key exists.
-    async fn insert_session(&self, session: SessionRecord) -> Result<(), StorageError>;
+    /// Stores a new session; returns its handle. Fails with
+    /// [`StorageError::Conflict`] when its digest exists.
+    async fn insert_session(&self, session: NewSession) -> Result<SessionId, StorageError>;
 
-    /// The session with `key`, unless it has expired by `now`.
+    /// The session whose key has `digest`, unless it has expired by `now`.
     async fn load_session(
         &self,
-        key: &SessionKey,
+        digest: &SecretDigest,
         now: Timestamp,
     ) -> Result<Option<SessionRecord>, StorageError>;
 
-    /// Replaces the user, state and expiry of the session with the record's key;
-    /// `false` when no such session is stored.
-    async fn update_session(&self, session: SessionRecord) -> Result<bool, StorageError>;
+    /// Replaces the user and state of the session whose key has `digest`, and
+    /// renews it; `false` when no such session is stored.
+    async fn update_session(
+        &self,
+        digest: &SecretDigest,
+        change: SessionChange,
+    ) -> Result<bool, StorageError>;
 
-    /// Moves the expiry of the session with `key`; `false` when no such session is
-    /// stored.
+    /// Marks the session whose key has `digest` used at `seen_at` and moves its
+    /// expiry; `false` when no such session is stored.
     async fn touch_session(
         &self,
-        key: &SessionKey,
+        digest: &SecretDigest,
+        seen_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool, StorageError>;
 
-    /// Deletes the session with `key`, if stored.
-    async fn delete_session(&self, key: &SessionKey) -> Result<(), StorageError>;
+    /// Deletes the session whose key has `digest`, if stored; returns whose it was.
+    async fn delete_session(&self, digest: &SecretDigest)
+    -> Result<Option<UserId>, StorageError>;
 
-    /// Deletes every session expired by `now`; returns how many.
+    /// Deletes the session `id` of `user`; `false` when `user` has no such session.
+    async fn delete_user_session(&self, user: UserId, id: SessionId)
+    -> Result<bool, StorageError>;
+
+    /// Deletes every expired session by `now`; returns how many.
     async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError>;
 
-    /// The sessions of `user` that have not expired by `now`, the latest expiry first.
+    /// The sessions of `user` that have not expired by `now`, the latest use first.
     async fn list_sessions(
         &self,
         user: UserId,
         now: Timestamp,
     ) -> Result<Vec<SessionRecord>, StorageError>;
 
-    /// Deletes every session of `user` except the one with `keep`; returns how many.
+    /// Deletes every session of `user` except `keep` (all of them when `None`);
+    /// returns how many.
     async fn delete_other_sessions(
         &self,
         user: UserId,
-        keep: &SessionKey,
+        keep: Option<SessionId>,
     ) -> Result<u64, StorageError>;
 }
 
-/// Makes the random keys of new sessions.
+/// Makes the random secrets handed to users: session keys and mailed tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait KeyGenerator: Send + Sync {
-    /// A new key, unguessable: at least 128 random bits.
+    /// A new session key, unguessable: at least 128 random bits.
     fn session_key(&self) -> SessionKey;
+
+    /// A new token to mail, unguessable: at least 128 random bits, and safe in a URL.
+    fn secret_token(&self) -> SecretToken;
+}
+
+/// Sends mail to users.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Mailer: Send + Sync {
+    /// Queues `mail` and returns at once: sending (and retrying a failed send) is the
+    /// mailer's work, off the request that caused the mail, which never fails or
+    /// waits because of it.
+    fn send(&self, mail: AccountMail);
 }
 
 /// Says whether the store answers, for a readiness probe.

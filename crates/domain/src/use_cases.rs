@@ -11,21 +11,23 @@ use async_trait::async_trait;
 
 use crate::{
     Conversation, ConversationCursor, ConversationId, ConversationName, ConversationWithMessages,
-    Error, Exchange, Message, MessageCursor, MessageId, MessageText, Page, PageRequest, Password,
-    PasswordAttempt, ReplyFeed, Revision, SessionKey, SessionRecord, StartedReply, User, UserId,
-    Username,
+    Email, Error, Exchange, Message, MessageCursor, MessageId, MessageText, NewAccount, Page,
+    PageRequest, Password, PasswordAttempt, Profile, ProfileChange, ReplyFeed, Revision,
+    SecretToken, SessionId, SessionKey, SessionRecord, StartedReply, User, UserId,
 };
 
-/// Signing up and logging in.
+/// Accounts: signing up and logging in, the profile, the password, leaving, and the
+/// mailed links that verify an address or reset a password.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Accounts: Send + Sync {
-    /// Registers a user. Does not log them in.
+    /// Registers a user, shown by their username; with an email, mails a link to
+    /// verify it. Does not log them in.
     ///
     /// # Errors
-    /// [`Error::UsernameTaken`] when the name is taken in any letter case; storage and
-    /// hashing failures.
-    async fn sign_up(&self, username: Username, password: Password) -> Result<User, Error>;
+    /// [`Error::UsernameTaken`] when the name is taken in any letter case,
+    /// [`Error::EmailTaken`] when the address is; storage and hashing failures.
+    async fn sign_up(&self, account: NewAccount) -> Result<User, Error>;
 
     /// The user whose name (in any letter case) and password these are.
     ///
@@ -41,6 +43,78 @@ pub trait Accounts: Send + Sync {
         username: &str,
         password: &PasswordAttempt,
     ) -> Result<User, Error>;
+
+    /// The profile of `user`.
+    ///
+    /// # Errors
+    /// [`Error::AccountGone`] when the account is gone; storage failures.
+    async fn profile(&self, user: UserId) -> Result<Profile, Error>;
+
+    /// Changes the profile of `user`; a new address is unverified, and a link to
+    /// verify it is mailed there. The same address in another letter case is no change.
+    ///
+    /// # Errors
+    /// [`Error::EmailTaken`]; [`Error::AccountGone`] when the account is gone;
+    /// storage failures.
+    async fn update_profile(&self, user: UserId, change: ProfileChange)
+    -> Result<Profile, Error>;
+
+    /// Replaces the password of `user`, who proves it is them with `current`, and
+    /// ends every session of theirs but `keep` (the caller then gives that one a new
+    /// key).
+    ///
+    /// # Errors
+    /// [`Error::WrongPassword`]; storage and hashing failures.
+    async fn change_password(
+        &self,
+        user: UserId,
+        keep: SessionId,
+        current: &PasswordAttempt,
+        new: Password,
+    ) -> Result<(), Error>;
+
+    /// Deletes `user`, who proves it is them with `password`, with everything of
+    /// theirs: conversations, messages, sessions, tokens.
+    ///
+    /// # Errors
+    /// [`Error::WrongPassword`]; storage and hashing failures.
+    async fn delete_account(&self, user: UserId, password: &PasswordAttempt)
+    -> Result<(), Error>;
+
+    /// Mails `user` a new link to verify their address; older links stop working.
+    ///
+    /// # Errors
+    /// [`Error::NoEmail`], [`Error::EmailAlreadyVerified`]; storage failures.
+    async fn send_verification(&self, user: UserId) -> Result<(), Error>;
+
+    /// Marks verified the address the mailed `token` was sent to, if the account still
+    /// has it. The token works once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] for a token that is unknown, used, expired, or for an
+    /// address the account no longer has; storage failures.
+    async fn verify_email(&self, token: &SecretToken) -> Result<(), Error>;
+
+    /// Mails a link to reset the password to the account with `email`, if there is
+    /// one. Returns at once, before anything is looked up, so that neither the answer
+    /// nor its timing tells whether the address belongs to an account; the work and
+    /// its failures happen in the background (and are logged).
+    fn forgot_password(&self, email: Email);
+
+    /// Sets the password of the account the mailed `token` was made for, and ends
+    /// every session of theirs. The token works once; the address it was mailed to
+    /// counts as verified, if the account still has it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] for a token that is unknown, used or expired; storage
+    /// and hashing failures.
+    async fn reset_password(&self, token: &SecretToken, new: Password) -> Result<(), Error>;
+
+    /// Deletes every mailed token expired by now; returns how many.
+    ///
+    /// # Errors
+    /// Storage failures.
+    async fn purge_expired_tokens(&self) -> Result<u64, Error>;
 }
 
 /// Conversations and messages, each call on behalf of one user who only ever sees and
@@ -209,11 +283,17 @@ pub trait Chat: Send + Sync {
 #[async_trait]
 pub trait Sessions: Send + Sync {
     /// Starts a session for `user` (none: a session that is not logged in) holding
-    /// the session layer's opaque `state`; returns its new, random key.
+    /// the session layer's opaque `state`, from a client that says it is `user_agent`;
+    /// returns its new, random key.
     ///
     /// # Errors
     /// Storage failures.
-    async fn start(&self, user: Option<UserId>, state: String) -> Result<SessionKey, Error>;
+    async fn start(
+        &self,
+        user: Option<UserId>,
+        user_agent: Option<String>,
+        state: String,
+    ) -> Result<SessionKey, Error>;
 
     /// The live session with `key`, its deadline renewed if that is due; `None` when
     /// there is none (never was, ended, or expired).
@@ -250,13 +330,20 @@ pub trait Sessions: Send + Sync {
     /// Storage failures.
     async fn end(&self, key: &SessionKey) -> Result<(), Error>;
 
-    /// Ends every session of `user` but the one with `keep`; returns how many ended.
+    /// Ends the session `id` of `user`: its key finds nothing from now on.
+    ///
+    /// # Errors
+    /// [`Error::SessionNotFound`] when `user` has no such live session; storage
+    /// failures.
+    async fn end_one(&self, user: UserId, id: SessionId) -> Result<(), Error>;
+
+    /// Ends every session of `user` but `keep`; returns how many ended.
     ///
     /// # Errors
     /// Storage failures.
-    async fn end_all_but(&self, user: UserId, keep: &SessionKey) -> Result<u64, Error>;
+    async fn end_all_but(&self, user: UserId, keep: SessionId) -> Result<u64, Error>;
 
-    /// The live sessions of `user`, the latest deadline first.
+    /// The live sessions of `user`, the latest used first.
     ///
     /// # Errors
     /// Storage failures.

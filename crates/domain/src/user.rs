@@ -173,6 +173,10 @@ pub struct User {
 pub struct NewUser {
     /// The chosen name; unique regardless of letter case.
     pub username: Username,
+    /// The name they are shown by.
+    pub display_name: crate::DisplayName,
+    /// Where mail reaches them, unverified; unique regardless of letter case.
+    pub email: Option<crate::Email>,
     /// The hash of the chosen password.
     pub password_hash: PasswordHash,
     /// When the user signed up.

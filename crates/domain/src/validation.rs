@@ -17,6 +17,14 @@ pub enum Field {
     Limit,
     /// Where a page starts.
     Before,
+    /// An email address.
+    Email,
+    /// The name a user is shown by.
+    DisplayName,
+    /// The password a user has, to change it.
+    CurrentPassword,
+    /// The password a user chooses in place of theirs.
+    NewPassword,
 }
 
 impl Field {
@@ -29,6 +37,10 @@ impl Field {
             Self::Text => "text",
             Self::Limit => "limit",
             Self::Before => "before",
+            Self::Email => "email",
+            Self::DisplayName => "display_name",
+            Self::CurrentPassword => "current_password",
+            Self::NewPassword => "new_password",
         }
     }
 }

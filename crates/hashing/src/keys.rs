@@ -1,29 +1,39 @@
-//! Random session keys.
+//! Random session keys and mailed tokens.
 
-use chatbot_domain::SessionKey;
 use chatbot_domain::ports::KeyGenerator;
+use chatbot_domain::{SecretToken, SessionKey};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-/// Session keys of 64 letters and digits from the operating system's
-/// cryptographically secure generator: about 381 random bits, as OWASP asks for at
-/// least 64.
+/// Secrets of letters and digits from the operating system's cryptographically
+/// secure generator: session keys of 64 characters (about 381 random bits, as OWASP
+/// asks for at least 64) and mailed tokens of 43 (about 256 bits, as SPEC asks for at
+/// least 128), which need no escaping in a URL.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RandomKeys;
 
 impl RandomKeys {
-    /// Characters in a key.
+    /// Characters in a session key.
     pub const LENGTH: usize = 64;
+    /// Characters in a mailed token.
+    pub const TOKEN_LENGTH: usize = 43;
+
+    fn random(length: usize) -> String {
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(length)
+            .map(char::from)
+            .collect()
+    }
 }
 
 impl KeyGenerator for RandomKeys {
     fn session_key(&self) -> SessionKey {
-        let key: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(Self::LENGTH)
-            .map(char::from)
-            .collect();
-        SessionKey::new(key)
+        SessionKey::new(Self::random(Self::LENGTH))
+    }
+
+    fn secret_token(&self) -> SecretToken {
+        SecretToken::new(Self::random(Self::TOKEN_LENGTH))
     }
 }
 
@@ -37,6 +47,15 @@ mod tests {
         let second = RandomKeys.session_key();
         assert_eq!(first.as_str().len(), RandomKeys::LENGTH);
         assert!(first.as_str().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn tokens_are_43_letters_and_digits_and_differ() {
+        let first = RandomKeys.secret_token();
+        let second = RandomKeys.secret_token();
+        assert_eq!(first.expose().len(), RandomKeys::TOKEN_LENGTH);
+        assert!(first.expose().chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(first, second);
     }
 }

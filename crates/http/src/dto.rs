@@ -6,6 +6,8 @@
 //! included, from functions that build them out of the domain's constants and
 //! predicates (see "The input rules" below).
 
+mod accounts;
+
 use std::sync::LazyLock;
 
 use chatbot_domain::{
@@ -19,6 +21,11 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+pub(crate) use accounts::{
+    ForgotBody, PasswordBody, PasswordChangeBody, ProfileBody, ProfileOut, ResetBody, SessionOut,
+    TokenBody,
+};
 
 /// A username and a password to log in with: any pair that does not match an account,
 /// whatever its shape, is a 401, so that an account made under older rules can still
@@ -35,8 +42,8 @@ pub(crate) struct CredentialsBody {
     pub(crate) password: String,
 }
 
-/// A new account's username and password, which must follow the rules below (400
-/// `validation_failed` otherwise).
+/// A new account's username and password (and, optionally, email address), which must
+/// follow the rules below (400 `validation_failed` otherwise).
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(
     as = NewAccount,
@@ -47,6 +54,15 @@ pub(crate) struct SignUpBody {
     pub(crate) username: String,
     #[schema(schema_with = password)]
     pub(crate) password: String,
+    /// Where mail may reach them (optional): a link to verify it is mailed there.
+    #[serde(default)]
+    #[schema(schema_with = optional_signup_email)]
+    pub(crate) email: Option<String>,
+}
+
+/// A new account's email address, which may be `null` (or left out).
+fn optional_signup_email() -> ObjectBuilder {
+    accounts::email().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
 
 /// A new conversation; without a name (or with `null`) it is called "New conversation".

@@ -17,6 +17,8 @@ pub enum ErrorKind {
     BadRequest,
     /// 400: a field broke a rule.
     ValidationFailed,
+    /// 400: a mailed token that is unknown, used or expired.
+    InvalidToken,
     /// 401: no valid session, or wrong credentials.
     Unauthorized,
     /// 403: refused whoever asks.
@@ -45,9 +47,10 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order of their statuses.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::BadRequest,
         Self::ValidationFailed,
+        Self::InvalidToken,
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -65,7 +68,9 @@ impl ErrorKind {
     /// The HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::BadRequest | Self::ValidationFailed => StatusCode::BAD_REQUEST,
+            Self::BadRequest | Self::ValidationFailed | Self::InvalidToken => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -86,6 +91,7 @@ impl ErrorKind {
         match self {
             Self::BadRequest => "bad_request",
             Self::ValidationFailed => "validation_failed",
+            Self::InvalidToken => "invalid_token",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
@@ -105,6 +111,7 @@ impl ErrorKind {
     pub fn default_message(self) -> &'static str {
         match self {
             Self::BadRequest | Self::ValidationFailed => "The request is not valid.",
+            Self::InvalidToken => "This link is invalid, used or expired: ask for a new one.",
             Self::Unauthorized => "Authentication required: log in first.",
             Self::Forbidden => "This request is not allowed.",
             Self::NotFound => "Not found.",
@@ -169,6 +176,8 @@ pub struct ApiError {
     kind: ErrorKind,
     message: Cow<'static, str>,
     cause: Option<BoxError>,
+    /// Seconds a rate-limited client should wait, sent as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -178,6 +187,19 @@ impl ApiError {
             kind,
             message: message.into(),
             cause: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 `rate_limited`: try again in `seconds`, as the message and `Retry-After`
+    /// say.
+    pub fn rate_limited(seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                ErrorKind::RateLimited,
+                format!("Too many requests: try again in {seconds} s."),
+            )
         }
     }
 
@@ -220,7 +242,14 @@ impl ResponseError for ApiError {
         if let Some(cause) = &self.cause {
             log_cause(self.kind, cause.as_ref());
         }
-        json_error(self.kind, &self.message)
+        let mut response = json_error(self.kind, &self.message);
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -254,6 +283,25 @@ impl From<chatbot_domain::Error> for ApiError {
         match error {
             E::Validation(invalid) => Self::new(ErrorKind::ValidationFailed, sentence(&invalid)),
             E::UsernameTaken => Self::new(ErrorKind::Conflict, "That username is already taken."),
+            E::EmailTaken => Self::new(
+                ErrorKind::Conflict,
+                "That email address belongs to another account.",
+            ),
+            E::WrongPassword => Self::new(ErrorKind::ValidationFailed, "The password is wrong."),
+            E::InvalidToken => Self::of_kind(ErrorKind::InvalidToken),
+            E::NoEmail => Self::new(
+                ErrorKind::ValidationFailed,
+                "Add an email address to your profile first.",
+            ),
+            E::EmailAlreadyVerified => Self::new(
+                ErrorKind::ValidationFailed,
+                "Your email address is already verified.",
+            ),
+            E::SessionNotFound => Self::new(ErrorKind::NotFound, "Session not found."),
+            E::AccountGone => Self::new(
+                ErrorKind::Unauthorized,
+                "This account no longer exists: log in again.",
+            ),
             E::InvalidCredentials => {
                 Self::new(ErrorKind::Unauthorized, "Invalid username or password.")
             }
@@ -307,18 +355,19 @@ mod tests {
             match kind {
                 ErrorKind::BadRequest => 0,
                 ErrorKind::ValidationFailed => 1,
-                ErrorKind::Unauthorized => 2,
-                ErrorKind::Forbidden => 3,
-                ErrorKind::NotFound => 4,
-                ErrorKind::MethodNotAllowed => 5,
-                ErrorKind::RequestTimeout => 6,
-                ErrorKind::Conflict => 7,
-                ErrorKind::PayloadTooLarge => 8,
-                ErrorKind::UnsupportedMediaType => 9,
-                ErrorKind::RateLimited => 10,
-                ErrorKind::Internal => 11,
-                ErrorKind::BotUnavailable => 12,
-                ErrorKind::Unavailable => 13,
+                ErrorKind::InvalidToken => 2,
+                ErrorKind::Unauthorized => 3,
+                ErrorKind::Forbidden => 4,
+                ErrorKind::NotFound => 5,
+                ErrorKind::MethodNotAllowed => 6,
+                ErrorKind::RequestTimeout => 7,
+                ErrorKind::Conflict => 8,
+                ErrorKind::PayloadTooLarge => 9,
+                ErrorKind::UnsupportedMediaType => 10,
+                ErrorKind::RateLimited => 11,
+                ErrorKind::Internal => 12,
+                ErrorKind::BotUnavailable => 13,
+                ErrorKind::Unavailable => 14,
             }
         }
         for (index, kind) in ErrorKind::ALL.into_iter().enumerate() {

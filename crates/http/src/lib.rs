@@ -46,7 +46,7 @@ use list_cache::ListCache;
 
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use rate_limit::{Limit, RateLimitConfig, RateLimiters};
-pub use session::{CurrentUser, SessionStoreAdapter};
+pub use session::{CurrentSession, CurrentUser, SessionStoreAdapter};
 
 /// The use cases the API serves, finished: the caller builds them over its adapters.
 #[derive(Clone)]

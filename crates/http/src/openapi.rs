@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi as _, ToSchema};
 
 use crate::dto::{self, DeltaOut, MessageBody};
 use crate::error::{ErrorBody, ErrorKind};
-use crate::routes::{auth, conversations, docs, health, index, realtime, replies};
+use crate::routes::{accounts, auth, conversations, docs, health, index, realtime, replies};
 
 /// The document's title, which the page at `/api/docs` is titled after too.
 pub(crate) const TITLE: &str = "Chatbot API";
@@ -65,6 +65,17 @@ that get a bot reply.
         replies::events,
         replies::stop,
         realtime::open,
+        accounts::profile,
+        accounts::update_profile,
+        accounts::delete_account,
+        accounts::change_password,
+        accounts::sessions,
+        accounts::end_other_sessions,
+        accounts::end_session,
+        accounts::send_verification,
+        accounts::verify_email,
+        accounts::forgot_password,
+        accounts::reset_password,
         index::site,
         index::api,
         health::health,
@@ -83,7 +94,9 @@ that get a bot reply.
         &UniqueOperationIds,
     ),
     tags(
-        (name = "auth", description = "Accounts and sessions."),
+        (name = "auth", description = "Signing up, logging in and out."),
+        (name = "account", description = "Your profile, password and sessions; leaving; the \
+            mailed links that verify an address or reset a password."),
         (name = "conversations", description = "Your conversations and their messages."),
         (name = "realtime", description = "Every change to your data as it happens, over a WebSocket."),
         (name = "operations", description = "The index, probes, and this document."),

@@ -1,4 +1,5 @@
-//! Rate limits: logins and signups per client address, messages per user.
+//! Rate limits: logins, signups and password checks per client address, messages per
+//! user, mails (password resets, verifications) per client address and per account.
 //!
 //! The limiters live in memory, one per process, shared by its workers. Over a limit
 //! the answer is 429 `rate_limited` with `Retry-After`.
@@ -7,7 +8,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_governor::governor::NotUntil;
+use std::num::NonZeroU32;
+
+use actix_governor::governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor};
@@ -34,6 +37,9 @@ pub struct RateLimitConfig {
     pub auth: Limit,
     /// Messages sent, per user.
     pub messages: Limit,
+    /// Mails asked for (password resets, verifications), per client address and,
+    /// apart, per account.
+    pub mail: Limit,
     /// Proxies whose `X-Forwarded-For` header names the client; other peers are the
     /// client themselves, whatever they claim.
     pub trusted_proxies: Vec<IpAddr>,
@@ -44,6 +50,8 @@ pub struct RateLimitConfig {
 pub struct RateLimiters {
     pub(crate) auth: GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>,
     pub(crate) messages: GovernorConfig<SessionUser, NoOpMiddleware<QuantaInstant>>,
+    pub(crate) mail: GovernorConfig<ClientAddress, NoOpMiddleware<QuantaInstant>>,
+    mail_per_account: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 impl RateLimiters {
@@ -53,8 +61,10 @@ impl RateLimiters {
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
         Some(Self {
-            auth: limiter(config.auth, client)?,
+            auth: limiter(config.auth, client.clone())?,
             messages: limiter(config.messages, SessionUser)?,
+            mail: limiter(config.mail, client)?,
+            mail_per_account: Arc::new(RateLimiter::keyed(quota(config.mail)?)),
         })
     }
 
@@ -66,16 +76,18 @@ impl RateLimiters {
         self.messages
             .limiter()
             .check_key(&user.get())
-            .map_err(|negative| {
-                let wait = negative
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1);
-                ApiError::new(
-                    ErrorKind::RateLimited,
-                    format!("Too many requests: try again in {wait} s."),
-                )
-            })
+            .map_err(|negative| rate_limited(&negative))
+    }
+
+    /// Counts a mail asked for `account` (a user, or the address a reset is asked
+    /// for, whether or not an account has it).
+    ///
+    /// # Errors
+    /// 429 `rate_limited`, saying how long to wait, when over the limit.
+    pub(crate) fn check_mail(&self, account: String) -> Result<(), ApiError> {
+        self.mail_per_account
+            .check_key(&account)
+            .map_err(|negative| rate_limited(&negative))
     }
 
     /// Forgets clients and users that have been quiet long enough to be back at their
@@ -83,7 +95,29 @@ impl RateLimiters {
     pub fn forget_idle(&self) {
         self.auth.limiter().retain_recent();
         self.messages.limiter().retain_recent();
+        self.mail.limiter().retain_recent();
+        self.mail_per_account.retain_recent();
     }
+}
+
+/// The quota of `limit`; `None` when it is zero.
+fn quota(limit: Limit) -> Option<Quota> {
+    Quota::with_period(Duration::from_secs(60) / limit.per_minute.max(1))?
+        .allow_burst(NonZeroU32::new(limit.burst)?)
+        .into()
+}
+
+/// Seconds to wait after `negative`, at least one.
+fn wait_seconds(negative: &NotUntil<QuantaInstant>) -> u64 {
+    negative
+        .wait_time_from(DefaultClock::default().now())
+        .as_secs()
+        .max(1)
+}
+
+/// 429 for a limit checked in a handler, with `Retry-After`.
+fn rate_limited(negative: &NotUntil<QuantaInstant>) -> ApiError {
+    ApiError::rate_limited(wait_seconds(negative))
 }
 
 fn limiter<K: KeyExtractor>(
@@ -102,10 +136,7 @@ fn limiter<K: KeyExtractor>(
 
 /// 429 with the SPEC body; actix-governor adds `Retry-After`.
 fn too_many(negative: &NotUntil<QuantaInstant>, mut response: HttpResponseBuilder) -> HttpResponse {
-    let wait = negative
-        .wait_time_from(DefaultClock::default().now())
-        .as_secs()
-        .max(1);
+    let wait = wait_seconds(negative);
     response.json(ErrorBody {
         error: &format!("Too many requests: try again in {wait} s."),
         code: ErrorKind::RateLimited.code(),

@@ -3,8 +3,9 @@
 //! [`Database`] is an r2d2 pool of connections to either database and implements
 //! [`UserRepository`](chatbot_domain::ports::UserRepository),
 //! [`ConversationRepository`](chatbot_domain::ports::ConversationRepository),
-//! [`MessageRepository`](chatbot_domain::ports::MessageRepository) and
-//! [`SessionRepository`](chatbot_domain::ports::SessionRepository).
+//! [`MessageRepository`](chatbot_domain::ports::MessageRepository),
+//! [`SessionRepository`](chatbot_domain::ports::SessionRepository) and
+//! [`TokenRepository`](chatbot_domain::ports::TokenRepository).
 //! [`PgEvents`] carries users' events between the instances on one PostgreSQL
 //! database (`LISTEN`/`NOTIFY`), implementing
 //! [`EventPublisher`](chatbot_domain::ports::EventPublisher).

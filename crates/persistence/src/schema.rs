@@ -7,14 +7,41 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         revision -> BigInt,
+        display_name -> Text,
+        /// As typed.
+        email -> Nullable<Text>,
+        /// `Email::normalized` of `email`, unique: written by the application, never
+        /// by SQL, so no database locale decides which addresses are the same.
+        email_normalized -> Nullable<Text>,
+        email_verified -> Bool,
     }
 }
 
 diesel::table! {
-    sessions (session_key) {
-        session_key -> Text,
+    sessions (id) {
+        id -> BigInt,
+        /// The SHA-256 of the session's key, unique; the key is never stored.
+        key_digest -> Text,
         user_id -> Nullable<BigInt>,
         state -> Text,
+        user_agent -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Tokens mailed to users, one per user and purpose.
+    account_tokens (digest) {
+        /// The SHA-256 of the token; the token is never stored.
+        digest -> Text,
+        user_id -> BigInt,
+        /// `TokenPurpose::as_str`.
+        purpose -> Text,
+        /// The address the token was mailed to.
+        email -> Text,
+        created_at -> Timestamp,
         expires_at -> Timestamp,
     }
 }
@@ -48,7 +75,14 @@ diesel::table! {
 diesel::joinable!(conversations -> users (user_id));
 diesel::joinable!(messages -> conversations (conversation_id));
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, conversations, messages);
+diesel::joinable!(account_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    account_tokens,
+    conversations,
+    messages
+);
 
 diesel::define_sql_function! {
     /// SQL `lower()`: ASCII case folding on SQLite, full on PostgreSQL; usernames are

@@ -13,7 +13,7 @@ use chatbot_domain::ports::{
 use chatbot_domain::services::{Delivery, EventHub, HubSettings, Subscription};
 use chatbot_domain::use_cases::Realtime;
 use chatbot_domain::{
-    Change, ConversationId, ConversationName, Delta, Event, MessageId, MessageStatus,
+    Change, ConversationId, ConversationName, Delta, DisplayName, Event, MessageId, MessageStatus,
     NewConversation, NewMessage, NewUser, PasswordHash, Sender, Timestamp, User, UserId, Username,
 };
 use chatbot_persistence::testing::TestDb;
@@ -219,6 +219,8 @@ async fn user(test: &TestDb, name: &str) -> User {
     test.db
         .insert_user(NewUser {
             username: Username::parse(name).unwrap(),
+            display_name: DisplayName::parse(name).unwrap(),
+            email: None,
             password_hash: PasswordHash::new(format!("hash of {name}")),
             created_at: Timestamp::from_unix_millis(1_795_586_834_000).unwrap(),
         })

@@ -5,7 +5,7 @@
 use chatbot_persistence::Database;
 use chatbot_persistence::testing::TestDb;
 
-const MIGRATIONS: usize = 7;
+const MIGRATIONS: usize = 8;
 
 fn applied(db: &Database) -> Vec<bool> {
     db.migration_status()
@@ -31,7 +31,10 @@ fn round_trip(test: &TestDb) {
         db.run_pending_migrations().unwrap().is_empty(),
         "applying twice is a no-op"
     );
-    test.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('kept', 'h', '2026-01-01 00:00:00')");
+    test.execute(
+        "INSERT INTO users (username, display_name, password_hash, created_at) \
+         VALUES ('kept', 'Kept', 'h', '2026-01-01 00:00:00')",
+    );
 
     let last = db.revert_last_migration().unwrap().unwrap();
     assert!(
@@ -57,6 +60,46 @@ fn round_trip(test: &TestDb) {
         0,
         "a full revert drops the data"
     );
+}
+
+/// Accounts (`000008`) keep the users there were, named by their usernames, without
+/// an address; the sessions there were end, their keys being stored in the clear.
+fn accounts_upgrade(test: &TestDb) {
+    let db = &test.db;
+    db.run_pending_migrations().unwrap();
+    assert!(
+        db.revert_last_migration()
+            .unwrap()
+            .unwrap()
+            .ends_with("_accounts")
+    );
+    test.execute(
+        "INSERT INTO users (username, password_hash, created_at) \
+         VALUES ('Ada', 'h', '2026-01-01 00:00:00');
+         INSERT INTO sessions (session_key, user_id, state, expires_at) \
+         SELECT 'key in the clear', id, '{}', '2999-01-01 00:00:00' FROM users",
+    );
+
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(
+        test.texts(
+            "SELECT display_name AS t FROM users \
+             WHERE email IS NULL AND email_normalized IS NULL AND NOT email_verified"
+        ),
+        ["Ada"]
+    );
+    assert_eq!(test.count("SELECT COUNT(*) AS n FROM sessions"), 0);
+}
+
+#[test]
+fn sqlite_accounts_keep_users_and_end_sessions() {
+    accounts_upgrade(&TestDb::sqlite_unmigrated());
+}
+
+#[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
+fn postgres_accounts_keep_users_and_end_sessions() {
+    accounts_upgrade(&TestDb::postgres_unmigrated());
 }
 
 #[test]
@@ -90,6 +133,7 @@ fn status_names_the_migrations_in_order() {
             "2026-11-30-000005_raise_revision_in_triggers",
             "2026-11-30-000006_add_message_status",
             "2026-11-30-000007_stream_replies",
+            "2026-12-01-000008_accounts",
         ]
     );
 }

@@ -6,8 +6,8 @@
 
 use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepository};
 use chatbot_domain::{
-    ConversationCursor, ConversationName, MessageStatus, NewConversation, NewMessage, NewUser,
-    PasswordHash, Sender, Timestamp, UserId, Username, Window,
+    ConversationCursor, ConversationName, DisplayName, MessageStatus, NewConversation, NewMessage,
+    NewUser, PasswordHash, Sender, Timestamp, UserId, Username, Window,
 };
 use chatbot_persistence::testing::{TestDb, statements_started};
 
@@ -17,6 +17,8 @@ async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) 
         .db
         .insert_user(NewUser {
             username: Username::parse(name).unwrap(),
+            display_name: DisplayName::parse(name).unwrap(),
+            email: None,
             password_hash: PasswordHash::new("h"),
             created_at: now,
         })

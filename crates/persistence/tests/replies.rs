@@ -5,7 +5,7 @@
 
 use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepository};
 use chatbot_domain::{
-    BegunExchange, Conversation, ConversationName, Message, MessageId, MessageStatus,
+    BegunExchange, Conversation, ConversationName, DisplayName, Message, MessageId, MessageStatus,
     NewConversation, NewMessage, NewUser, PasswordHash, ReplyText, Revision, Sender, StorageError,
     Timestamp, User, Username, Window,
 };
@@ -21,6 +21,8 @@ async fn user(db: &TestDb, name: &str) -> User {
     db.db
         .insert_user(NewUser {
             username: Username::parse(name).unwrap(),
+            display_name: DisplayName::parse(name).unwrap(),
+            email: None,
             password_hash: PasswordHash::new(format!("hash of {name}")),
             created_at: at(0),
         })

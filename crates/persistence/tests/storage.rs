@@ -2,14 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chatbot_domain::ports::{
-    ConversationRepository, MessageRepository, SessionRepository, UserRepository,
-};
+use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepository};
 use chatbot_domain::{
-    Conversation, ConversationCursor, ConversationId, ConversationName, Exchange, Message,
-    MessageCursor, MessageId, MessageStatus, NewConversation, NewMessage, NewUser, PasswordHash,
-    Revision, Sender, SessionKey, SessionRecord, StorageError, Timestamp, User, UserId, Username,
-    Window,
+    Conversation, ConversationCursor, ConversationId, ConversationName, DisplayName, Exchange,
+    Message, MessageCursor, MessageId, MessageStatus, NewConversation, NewMessage, NewUser,
+    PasswordHash, Revision, Sender, StorageError, Timestamp, User, UserId, Username, Window,
 };
 use chatbot_persistence::on_both_backends;
 use chatbot_persistence::testing::TestDb;
@@ -23,6 +20,8 @@ async fn user(db: &TestDb, name: &str) -> User {
     db.db
         .insert_user(NewUser {
             username: Username::parse(name).unwrap(),
+            display_name: DisplayName::parse(name).unwrap(),
+            email: None,
             password_hash: PasswordHash::new(format!("hash of {name}")),
             created_at: at(0),
         })
@@ -98,15 +97,6 @@ fn ids_of(messages: &[Message]) -> Vec<MessageId> {
     messages.iter().map(|m| m.id).collect()
 }
 
-fn session(key: &str, user: Option<UserId>, expires_millis: i64) -> SessionRecord {
-    SessionRecord {
-        key: SessionKey::new(key),
-        user,
-        state: r#"{"user_id":"1"}"#.to_owned(),
-        expires_at: at(expires_millis),
-    }
-}
-
 on_both_backends! {
     async fn usernames_are_unique_regardless_of_case_and_kept_as_typed(db: &TestDb) {
         let alice = user(db, "Alice").await;
@@ -114,6 +104,8 @@ on_both_backends! {
 
         let duplicate = db.db.insert_user(NewUser {
             username: Username::parse("aLICE").unwrap(),
+            display_name: DisplayName::parse("Alice Again").unwrap(),
+            email: None,
             password_hash: PasswordHash::new("other"),
             created_at: at(1),
         }).await;
@@ -244,60 +236,6 @@ on_both_backends! {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].conversation.id, kept.id);
         assert!(!db.db.delete_conversation(alice.id, doomed.id).await.unwrap(), "gone for good");
-    }
-
-    async fn deleting_a_user_deletes_everything_of_theirs(db: &TestDb) {
-        let alice = user(db, "alice").await;
-        let bob = user(db, "bob").await;
-        for owner in [&alice, &bob] {
-            let chat = conversation(db, owner, "c", 0).await;
-            exchange(db, owner, chat.id, "m", "r", 1).await.unwrap();
-            db.db.insert_session(session(&format!("key-{}", owner.id), Some(owner.id), 10_000)).await.unwrap();
-        }
-        db.execute(&format!("DELETE FROM users WHERE id = {}", alice.id));
-
-        for table in ["conversations", "sessions"] {
-            assert_eq!(db.count(&format!("SELECT COUNT(*) AS n FROM {table} WHERE user_id = {}", alice.id)), 0);
-            assert_eq!(db.count(&format!("SELECT COUNT(*) AS n FROM {table}")), 1, "{table} of bob stay");
-        }
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 2, "bob's exchange stays");
-    }
-
-    async fn sessions_load_until_they_expire(db: &TestDb) {
-        let alice = user(db, "alice").await;
-        let key = SessionKey::new("opaque-key");
-        db.db.insert_session(session("opaque-key", None, 1_000)).await.unwrap();
-        let duplicate = db.db.insert_session(session("opaque-key", None, 1_000)).await;
-        assert!(matches!(duplicate, Err(StorageError::Conflict)), "{duplicate:?}");
-
-        let loaded = db.db.load_session(&key, at(999)).await.unwrap().unwrap();
-        assert_eq!(loaded, session("opaque-key", None, 1_000));
-        assert_eq!(db.db.load_session(&key, at(1_000)).await.unwrap(), None, "expired at its deadline");
-
-        let logged_in = SessionRecord { state: "{}".to_owned(), ..session("opaque-key", Some(alice.id), 5_000) };
-        assert!(db.db.update_session(logged_in.clone()).await.unwrap());
-        assert_eq!(db.db.load_session(&key, at(1_000)).await.unwrap(), Some(logged_in));
-
-        assert!(db.db.touch_session(&key, at(9_000)).await.unwrap());
-        assert_eq!(db.db.load_session(&key, at(8_999)).await.unwrap().unwrap().expires_at, at(9_000));
-
-        let unknown = SessionKey::new("unknown");
-        assert!(!db.db.update_session(session("unknown", None, 1)).await.unwrap());
-        assert!(!db.db.touch_session(&unknown, at(1)).await.unwrap());
-
-        db.db.delete_session(&key).await.unwrap();
-        assert_eq!(db.db.load_session(&key, at(0)).await.unwrap(), None);
-        db.db.delete_session(&key).await.unwrap();
-    }
-
-    async fn purging_removes_only_expired_sessions(db: &TestDb) {
-        for (key, expires) in [("a", 100), ("b", 200), ("c", 300)] {
-            db.db.insert_session(session(key, None, expires)).await.unwrap();
-        }
-        assert_eq!(db.db.purge_expired_sessions(at(200)).await.unwrap(), 2);
-        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 1);
-        assert!(db.db.load_session(&SessionKey::new("c"), at(200)).await.unwrap().is_some());
-        assert_eq!(db.db.purge_expired_sessions(at(200)).await.unwrap(), 0);
     }
 
     async fn concurrent_writers_all_succeed(db: &TestDb) {

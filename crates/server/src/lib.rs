@@ -18,12 +18,13 @@ use chatbot_domain::ports::Bot;
 use chatbot_domain::ports::Clock;
 use chatbot_domain::ports::EventPublisher;
 use chatbot_domain::services::{
-    AccountService, Background, ChatService, EventHub, HealthService, HubSettings, ReplySettings,
-    SessionService, StreamSettings,
+    AccountPorts, AccountService, Background, ChatService, EventHub, HealthService, HubSettings,
+    ReplySettings, SessionService, StreamSettings,
 };
-use chatbot_domain::use_cases::{Chat, Sessions};
+use chatbot_domain::use_cases::{Accounts, Chat, Sessions};
 use chatbot_hashing::{BcryptHasher, BuildError, RandomKeys};
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
+use chatbot_mail::{LettreMailer, MailConfig, Retry, SmtpTls, Transport};
 use chatbot_openai::{OpenAiBot, OpenAiConfig};
 use chatbot_persistence::{
     Backend, ConnectError, Database, DatabaseUrl, EventsError, MigrationError, PgEvents,
@@ -31,7 +32,7 @@ use chatbot_persistence::{
 };
 
 use background::ActixRuntime;
-use settings::BotProvider;
+use settings::{BotProvider, MailTls, MailTransport};
 pub use settings::{Origin, Profile, Setting, Settings, SettingsError};
 
 /// Why the service could not start.
@@ -87,6 +88,15 @@ pub enum StartError {
         /// Why.
         #[source]
         source: chatbot_openai::BuildError,
+    },
+    /// The mail settings are unusable.
+    #[error("invalid mail settings ({settings}): {source}")]
+    Mail {
+        /// The `mail.*` and `app.public_url` keys and where they were set.
+        settings: String,
+        /// What to fix.
+        #[source]
+        source: chatbot_mail::ConfigError,
     },
     /// A rate limit is zero.
     #[error("invalid rate_limit settings: every limit must be at least 1")]
@@ -240,7 +250,9 @@ pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
 pub struct Application {
     api: Api,
     sessions: Arc<dyn Sessions>,
+    accounts: Arc<dyn Accounts>,
     chat: Arc<dyn Chat>,
+    mailer: Arc<LettreMailer>,
     database: Database,
     settings: Settings,
 }
@@ -292,9 +304,14 @@ impl Application {
                 per_minute: limits.messages_per_minute,
                 burst: limits.messages_burst,
             },
+            mail: Limit {
+                per_minute: limits.mail_per_minute,
+                burst: limits.mail_burst,
+            },
             trusted_proxies: limits.trusted_proxies.clone(),
         })
         .ok_or(StartError::RateLimit)?;
+        let mailer = Arc::new(mailer(&settings)?);
         let database = connect(&settings, &url)?;
         if settings.database.migrate_on_start {
             for name in database.run_pending_migrations()? {
@@ -327,7 +344,7 @@ impl Application {
                 Arc::clone(&clock),
                 background,
             )
-            .with_events(events)
+            .with_events(Arc::clone(&events))
             .with_replies(ReplySettings {
                 system_prompt: settings.bot.system_prompt.clone(),
                 history_messages: settings.bot.history_messages,
@@ -337,12 +354,20 @@ impl Application {
                 },
             }),
         );
+        let accounts = AccountService::new(AccountPorts {
+            users: Arc::new(database.clone()),
+            sessions: Arc::new(database.clone()),
+            tokens: Arc::new(database.clone()),
+            hasher: Arc::new(hasher),
+            keys: Arc::new(RandomKeys),
+            mailer: Arc::clone(&mailer) as Arc<dyn chatbot_domain::ports::Mailer>,
+            clock: Arc::clone(&clock),
+            spawner: Arc::new(ActixRuntime),
+        })
+        .with_events(events);
+        let accounts: Arc<dyn Accounts> = Arc::new(accounts);
         let services = Services {
-            accounts: Arc::new(AccountService::new(
-                database.clone(),
-                hasher,
-                Arc::clone(&clock),
-            )),
+            accounts: Arc::clone(&accounts),
             chat: Arc::clone(&chat),
             sessions: Arc::clone(&sessions),
             health: Arc::new(HealthService::new(database.clone())),
@@ -366,7 +391,9 @@ impl Application {
         Ok(Self {
             api: Api::new(services, http),
             sessions,
+            accounts,
             chat,
+            mailer,
             database,
             settings,
         })
@@ -423,8 +450,9 @@ impl Application {
     /// When the listener cannot be used.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<Server> {
         let purge_every = Duration::from_secs(self.settings.session.purge_interval_seconds);
-        actix_web::rt::spawn(purge_expired_sessions(
+        actix_web::rt::spawn(purge_expired(
             Arc::clone(&self.sessions),
+            Arc::clone(&self.accounts),
             self.api.config().rate_limiters.clone(),
             purge_every,
         ));
@@ -463,6 +491,53 @@ impl Application {
     pub fn chat(&self) -> Arc<dyn Chat> {
         Arc::clone(&self.chat)
     }
+
+    /// The mailer, to close once the server has stopped: it sends what is still
+    /// queued for at most [`mail_grace`](Self::mail_grace); what is left then is
+    /// logged and lost.
+    pub fn mailer(&self) -> Arc<LettreMailer> {
+        Arc::clone(&self.mailer)
+    }
+
+    /// `mail.shutdown_grace_seconds` as a duration.
+    pub fn mail_grace(&self) -> Duration {
+        Duration::from_secs(self.settings.mail.shutdown_grace_seconds)
+    }
+}
+
+/// The mailer `[mail]` and `app.public_url` describe.
+fn mailer(settings: &Settings) -> Result<LettreMailer, StartError> {
+    let mail = &settings.mail;
+    let transport = match mail.transport {
+        MailTransport::File => Transport::File {
+            dir: mail.file_dir.clone(),
+        },
+        MailTransport::Smtp => Transport::Smtp {
+            url: mail.smtp_url.clone(),
+            tls: match mail.smtp_tls {
+                MailTls::None => SmtpTls::None,
+                MailTls::StartTls => SmtpTls::StartTls,
+                MailTls::Tls => SmtpTls::Tls,
+            },
+            username: mail.smtp_username.clone(),
+            password: mail.smtp_password.clone(),
+        },
+    };
+    LettreMailer::new(MailConfig {
+        transport,
+        from: mail.from.clone(),
+        public_url: settings.app.public_url.clone(),
+        retry: Retry {
+            first: Duration::from_millis(mail.retry_first_ms),
+            max: Duration::from_millis(mail.retry_max_ms),
+        },
+    })
+    .map_err(|source| StartError::Mail {
+        settings: ["mail.transport", "mail.smtp_url", "mail.from", "app.public_url"]
+            .map(|key| settings.setting(key).to_string())
+            .join(", "),
+        source,
+    })
 }
 
 /// Where the use cases' events go: straight to this process's sockets on SQLite (one
@@ -534,8 +609,11 @@ async fn interrupt_stale_replies(chat: Arc<dyn Chat>, every: Duration) {
     }
 }
 
-async fn purge_expired_sessions(
+/// Deletes expired sessions and mailed tokens, and forgets idle clients' rate-limit
+/// state, `every` so often.
+async fn purge_expired(
     sessions: Arc<dyn Sessions>,
+    accounts: Arc<dyn Accounts>,
     limiters: RateLimiters,
     every: Duration,
 ) {
@@ -547,6 +625,11 @@ async fn purge_expired_sessions(
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "deleted expired sessions"),
             Err(error) => tracing::warn!(%error, "could not delete expired sessions"),
+        }
+        match accounts.purge_expired_tokens().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "deleted expired mailed tokens"),
+            Err(error) => tracing::warn!(%error, "could not delete expired mailed tokens"),
         }
     }
 }

@@ -173,6 +173,8 @@ fn serve(settings: Settings) -> Result<(), StartError> {
     let application = Application::build(settings)?;
     let grace = application.shutdown_timeout();
     let chat = application.chat();
+    let mailer = application.mailer();
+    let mail_grace = application.mail_grace();
     let listener = application.listen()?;
     let address = listener
         .local_addr()
@@ -187,6 +189,8 @@ fn serve(settings: Settings) -> Result<(), StartError> {
             "serving the chatbot API on http://{address}/api, its documentation on http://{address}/api/docs"
         );
         server.await.map_err(StartError::Serve)?;
+        // The requests are done: no mail comes after this.
+        mailer.close(mail_grace);
         tracing::info!("stopped");
         Ok(())
     })

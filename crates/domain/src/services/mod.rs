@@ -8,7 +8,7 @@ mod realtime;
 mod replies;
 mod sessions;
 
-pub use accounts::AccountService;
+pub use accounts::{AccountPorts, AccountService};
 pub use chat::{Background, ChatService, ReplySettings};
 pub use health::HealthService;
 pub use realtime::{Delivery, EventHub, HubSettings, Subscription};
@@ -23,11 +23,6 @@ pub(crate) struct Events(Option<std::sync::Arc<dyn crate::ports::EventPublisher>
 impl Events {
     pub(crate) fn to(publisher: std::sync::Arc<dyn crate::ports::EventPublisher>) -> Self {
         Self(Some(publisher))
-    }
-
-    /// Whether anyone is told.
-    pub(crate) fn listened(&self) -> bool {
-        self.0.is_some()
     }
 
     pub(crate) fn publish(&self, owner: crate::UserId, change: crate::Change) {

@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use super::Events;
 use crate::ports::{Clock, EventPublisher, KeyGenerator, SessionRepository};
 use crate::use_cases::Sessions;
-use crate::{Change, Error, SessionKey, SessionRecord, StorageError, UserId};
+use crate::{
+    Change, Error, NewSession, SessionChange, SessionId, SessionKey, SessionRecord, StorageError,
+    UserId, clip_user_agent,
+};
 
 /// Server-side sessions over the session port: created with random keys, ended after
 /// an idle timeout, renewed as they are used.
@@ -69,21 +72,29 @@ where
     K: KeyGenerator,
     C: Clock,
 {
-    async fn start(&self, user: Option<UserId>, state: String) -> Result<SessionKey, Error> {
-        let expires_at = self.clock.now().saturating_add(self.idle_timeout);
+    async fn start(
+        &self,
+        user: Option<UserId>,
+        user_agent: Option<String>,
+        state: String,
+    ) -> Result<SessionKey, Error> {
+        let now = self.clock.now();
+        let user_agent = user_agent.as_deref().map(clip_user_agent);
         // Two random keys of 128 bits or more colliding is not going to happen;
         // drawing again once costs nothing and keeps a collision from ever surfacing.
         let mut drawn = 0;
         loop {
             let key = self.keys.session_key();
-            let record = SessionRecord {
-                key: key.clone(),
+            let session = NewSession {
+                digest: key.digest(),
                 user,
                 state: state.clone(),
-                expires_at,
+                user_agent: user_agent.clone(),
+                created_at: now,
+                expires_at: now.saturating_add(self.idle_timeout),
             };
-            match self.sessions.insert_session(record).await {
-                Ok(()) => return Ok(key),
+            match self.sessions.insert_session(session).await {
+                Ok(_) => return Ok(key),
                 Err(StorageError::Conflict) if drawn == 0 => drawn += 1,
                 Err(error) => return Err(error.into()),
             }
@@ -92,13 +103,17 @@ where
 
     async fn resume(&self, key: &SessionKey) -> Result<Option<SessionRecord>, Error> {
         let now = self.clock.now();
-        let Some(mut record) = self.sessions.load_session(key, now).await? else {
+        let digest = key.digest();
+        let Some(mut record) = self.sessions.load_session(&digest, now).await? else {
             return Ok(None);
         };
         if self.renewal_due(&record, now) {
             let expires_at = now.saturating_add(self.idle_timeout);
-            match self.sessions.touch_session(key, expires_at).await {
-                Ok(_) => record.expires_at = expires_at,
+            match self.sessions.touch_session(&digest, now, expires_at).await {
+                Ok(_) => {
+                    record.last_seen_at = now;
+                    record.expires_at = expires_at;
+                }
                 // The database takes no writes for now (a full disk, a read-only
                 // file): the session stays valid until its current deadline, and the
                 // next use renews it.
@@ -116,40 +131,42 @@ where
         user: Option<UserId>,
         state: String,
     ) -> Result<bool, Error> {
-        let record = SessionRecord {
-            key: key.clone(),
+        let now = self.clock.now();
+        let change = SessionChange {
             user,
             state,
-            expires_at: self.clock.now().saturating_add(self.idle_timeout),
+            seen_at: now,
+            expires_at: now.saturating_add(self.idle_timeout),
         };
-        Ok(self.sessions.update_session(record).await?)
+        Ok(self.sessions.update_session(&key.digest(), change).await?)
     }
 
     async fn renew(&self, key: &SessionKey) -> Result<(), Error> {
-        let expires_at = self.clock.now().saturating_add(self.idle_timeout);
-        self.sessions.touch_session(key, expires_at).await?;
+        let now = self.clock.now();
+        let expires_at = now.saturating_add(self.idle_timeout);
+        self.sessions
+            .touch_session(&key.digest(), now, expires_at)
+            .await?;
         Ok(())
     }
 
     async fn end(&self, key: &SessionKey) -> Result<(), Error> {
-        // Whose it was, for their connections; with nobody to tell, no read.
-        let user = if self.events.listened() {
-            self.sessions
-                .load_session(key, self.clock.now())
-                .await?
-                .and_then(|session| session.user)
-        } else {
-            None
-        };
-        self.sessions.delete_session(key).await?;
-        if let Some(user) = user {
+        if let Some(user) = self.sessions.delete_session(&key.digest()).await? {
             self.events.publish(user, Change::SessionsEnded);
         }
         Ok(())
     }
 
-    async fn end_all_but(&self, user: UserId, keep: &SessionKey) -> Result<u64, Error> {
-        let ended = self.sessions.delete_other_sessions(user, keep).await?;
+    async fn end_one(&self, user: UserId, id: SessionId) -> Result<(), Error> {
+        if !self.sessions.delete_user_session(user, id).await? {
+            return Err(Error::SessionNotFound);
+        }
+        self.events.publish(user, Change::SessionsEnded);
+        Ok(())
+    }
+
+    async fn end_all_but(&self, user: UserId, keep: SessionId) -> Result<u64, Error> {
+        let ended = self.sessions.delete_other_sessions(user, Some(keep)).await?;
         if ended > 0 {
             self.events.publish(user, Change::SessionsEnded);
         }
@@ -159,7 +176,7 @@ where
     async fn is_live(&self, key: &SessionKey) -> Result<bool, Error> {
         Ok(self
             .sessions
-            .load_session(key, self.clock.now())
+            .load_session(&key.digest(), self.clock.now())
             .await?
             .is_some())
     }
@@ -185,10 +202,11 @@ mod tests {
 
     use super::*;
     use crate::ports::{MockKeyGenerator, MockSessionRepository};
-    use crate::{BoxError, ManualClock, Timestamp};
+    use crate::{BoxError, ManualClock, SecretDigest, Timestamp};
 
     const IDLE: Duration = Duration::from_secs(1800);
     const ALICE: UserId = UserId::new(7);
+    const HANDLE: SessionId = SessionId::new(3);
 
     fn start() -> Timestamp {
         Timestamp::from_unix_millis(1_795_586_834_123).unwrap()
@@ -196,6 +214,10 @@ mod tests {
 
     fn key(n: usize) -> SessionKey {
         SessionKey::new(format!("key-{n}"))
+    }
+
+    fn digest(n: usize) -> SecretDigest {
+        key(n).digest()
     }
 
     /// Keys `key-0`, `key-1`, ... in turn.
@@ -216,31 +238,54 @@ mod tests {
 
     fn live(expires_at: Timestamp) -> SessionRecord {
         SessionRecord {
-            key: key(0),
+            id: HANDLE,
             user: Some(ALICE),
             state: "{}".to_owned(),
+            user_agent: None,
+            created_at: start(),
+            last_seen_at: start(),
             expires_at,
         }
     }
 
     #[tokio::test]
-    async fn a_new_session_ends_an_idle_timeout_from_now() {
+    async fn a_new_session_stores_the_digest_of_its_key_never_the_key() {
         let clock = ManualClock::starting_at(start());
         let mut sessions = MockSessionRepository::new();
         sessions
             .expect_insert_session()
-            .withf(|record| {
-                record.key == key(0)
-                    && record.user == Some(ALICE)
-                    && record.expires_at == start().saturating_add(IDLE)
+            .withf(|session| {
+                session.digest == digest(0)
+                    && session.digest.as_str() != key(0).as_str()
+                    && session.user == Some(ALICE)
+                    && session.created_at == start()
+                    && session.expires_at == start().saturating_add(IDLE)
+                    && session.user_agent.as_deref() == Some("curl/8")
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_| Ok(HANDLE));
         let started = service(sessions, &clock)
-            .start(Some(ALICE), "{}".to_owned())
+            .start(Some(ALICE), Some("curl/8\n".to_owned()), "{}".to_owned())
             .await
             .unwrap();
         assert_eq!(started, key(0));
+    }
+
+    #[tokio::test]
+    async fn a_long_user_agent_is_cut() {
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_insert_session()
+            .withf(|session| {
+                session.user_agent.as_ref().map(|ua| ua.chars().count())
+                    == Some(crate::MAX_USER_AGENT_CHARS)
+            })
+            .returning(|_| Ok(HANDLE));
+        service(sessions, &clock)
+            .start(None, Some("x".repeat(10_000)), String::new())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -249,14 +294,17 @@ mod tests {
         let mut sessions = MockSessionRepository::new();
         sessions
             .expect_insert_session()
-            .withf(|record| record.key == key(0))
+            .withf(|session| session.digest == digest(0))
             .returning(|_| Err(StorageError::Conflict));
         sessions
             .expect_insert_session()
-            .withf(|record| record.key == key(1))
-            .returning(|_| Ok(()));
+            .withf(|session| session.digest == digest(1))
+            .returning(|_| Ok(HANDLE));
         let service = service(sessions, &clock);
-        assert_eq!(service.start(None, String::new()).await.unwrap(), key(1));
+        assert_eq!(
+            service.start(None, None, String::new()).await.unwrap(),
+            key(1)
+        );
 
         let mut always = MockSessionRepository::new();
         always
@@ -264,7 +312,7 @@ mod tests {
             .times(2)
             .returning(|_| Err(StorageError::Conflict));
         let refused = super::SessionService::new(always, numbered_keys(), clock, IDLE)
-            .start(None, String::new())
+            .start(None, None, String::new())
             .await;
         assert!(matches!(
             refused,
@@ -279,14 +327,19 @@ mod tests {
         let mut sessions = MockSessionRepository::new();
         sessions
             .expect_load_session()
+            .with(eq(digest(0)), mockall::predicate::always())
             .returning(move |_, _| Ok(Some(live(deadline))));
         // 60 s is the interval: a tenth of 30 minutes would be 3 minutes, the cap wins.
         let renewed_at = start().saturating_add(Duration::from_secs(60));
         sessions
             .expect_touch_session()
-            .with(eq(key(0)), eq(renewed_at.saturating_add(IDLE)))
+            .with(
+                eq(digest(0)),
+                eq(renewed_at),
+                eq(renewed_at.saturating_add(IDLE)),
+            )
             .times(1)
-            .returning(|_, _| Ok(true));
+            .returning(|_, _, _| Ok(true));
         let service = service(sessions, &clock);
 
         clock.advance(Duration::from_secs(59));
@@ -296,6 +349,7 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         let renewed = service.resume(&key(0)).await.unwrap().unwrap();
         assert_eq!(renewed.expires_at, renewed_at.saturating_add(IDLE));
+        assert_eq!(renewed.last_seen_at, renewed_at);
     }
 
     #[tokio::test]
@@ -309,7 +363,7 @@ mod tests {
         sessions
             .expect_touch_session()
             .times(1)
-            .returning(|_, _| Ok(true));
+            .returning(|_, _, _| Ok(true));
         let service = SessionService::new(sessions, numbered_keys(), clock.clone(), idle);
         clock.advance(Duration::from_secs(9));
         service.resume(&key(0)).await.unwrap();
@@ -324,7 +378,7 @@ mod tests {
         let mut sessions = MockSessionRepository::new();
         sessions
             .expect_load_session()
-            .with(eq(key(0)), eq(start().saturating_add(IDLE)))
+            .with(eq(digest(0)), eq(start().saturating_add(IDLE)))
             .returning(|_, _| Ok(None));
         assert!(
             service(sessions, &clock)
@@ -343,9 +397,9 @@ mod tests {
         sessions
             .expect_load_session()
             .returning(move |_, _| Ok(Some(live(deadline))));
-        sessions
-            .expect_touch_session()
-            .returning(|_, _| Err(StorageError::Unavailable(BoxError::from("read-only file"))));
+        sessions.expect_touch_session().returning(|_, _, _| {
+            Err(StorageError::Unavailable(BoxError::from("read-only file")))
+        });
         clock.advance(Duration::from_secs(600));
         let resumed = service(sessions, &clock).resume(&key(0)).await.unwrap();
         assert_eq!(resumed.unwrap().expires_at, deadline);
@@ -357,8 +411,12 @@ mod tests {
         let mut sessions = MockSessionRepository::new();
         sessions
             .expect_update_session()
-            .withf(|record| record.expires_at == start().saturating_add(IDLE))
-            .returning(|_| Ok(false));
+            .withf(|stored, change| {
+                *stored == digest(0)
+                    && change.seen_at == start()
+                    && change.expires_at == start().saturating_add(IDLE)
+            })
+            .returning(|_, _| Ok(false));
         let updated = service(sessions, &clock)
             .update(&key(0), Some(ALICE), "{}".to_owned())
             .await
@@ -380,14 +438,9 @@ mod tests {
             .expect_purge_expired_sessions()
             .with(eq(now))
             .returning(|_| Ok(3));
-        sessions
-            .expect_delete_other_sessions()
-            .with(eq(ALICE), eq(key(0)))
-            .returning(|_, _| Ok(2));
         let service = service(sessions, &clock);
         assert_eq!(service.list(ALICE).await.unwrap().len(), 1);
         assert_eq!(service.purge_expired().await.unwrap(), 3);
-        assert_eq!(service.end_all_but(ALICE, &key(0)).await.unwrap(), 2);
     }
 
     #[tokio::test]
@@ -400,11 +453,12 @@ mod tests {
         sessions.expect_touch_session().never();
         sessions
             .expect_delete_session()
+            .with(eq(digest(0)))
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_| Ok(Some(ALICE)));
         sessions
             .expect_delete_other_sessions()
-            .with(eq(ALICE), eq(key(0)))
+            .with(eq(ALICE), eq(Some(HANDLE)))
             .times(2)
             .returning({
                 let calls = Arc::new(AtomicUsize::new(0));
@@ -416,21 +470,43 @@ mod tests {
                     })
                 }
             });
+        sessions
+            .expect_delete_user_session()
+            .with(eq(ALICE), eq(SessionId::new(9)))
+            .times(1)
+            .returning(|_, _| Ok(true));
         let mut events = crate::ports::MockEventPublisher::new();
         events
             .expect_publish()
             .with(eq(crate::Event::new(ALICE, Change::SessionsEnded)))
-            .times(2)
+            .times(3)
             .return_const(());
         let service = service(sessions, &clock).with_events(Arc::new(events));
 
         assert!(service.is_live(&key(0)).await.unwrap());
         service.end(&key(0)).await.unwrap();
-        assert_eq!(service.end_all_but(ALICE, &key(0)).await.unwrap(), 2);
+        assert_eq!(service.end_all_but(ALICE, HANDLE).await.unwrap(), 2);
         assert_eq!(
-            service.end_all_but(ALICE, &key(0)).await.unwrap(),
+            service.end_all_but(ALICE, HANDLE).await.unwrap(),
             0,
             "none ended: nobody told"
         );
+        service.end_one(ALICE, SessionId::new(9)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_the_user_does_not_have_is_not_found_and_tells_nobody() {
+        let clock = ManualClock::starting_at(start());
+        let mut sessions = MockSessionRepository::new();
+        sessions
+            .expect_delete_user_session()
+            .returning(|_, _| Ok(false));
+        sessions.expect_delete_session().returning(|_| Ok(None));
+        let mut events = crate::ports::MockEventPublisher::new();
+        events.expect_publish().never();
+        let service = service(sessions, &clock).with_events(Arc::new(events));
+        let error = service.end_one(ALICE, HANDLE).await.unwrap_err();
+        assert!(matches!(error, Error::SessionNotFound), "{error:?}");
+        service.end(&key(5)).await.unwrap();
     }
 }

@@ -1,15 +1,16 @@
 //! Connection test, signup, login and logout.
 
 use actix_session::Session;
+use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use chatbot_domain::{Password, PasswordAttempt, Username};
+use chatbot_domain::{Email, NewAccount, Password, PasswordAttempt, Username};
 
 use crate::State;
 use crate::dto::{CredentialsBody, LoginOut, Notice, SignUpBody};
 use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::request_log::ActingUser;
-use crate::session::USER_ID;
+use crate::session::{USER_AGENT, USER_ID};
 
 /// The seed's connection test.
 #[utoipa::path(
@@ -34,16 +35,17 @@ pub(super) async fn test() -> HttpResponse {
     path = "/api/signup",
     tag = "auth",
     summary = "Create an account",
-    description = "Creates an account; it does not log in (log in next). Rate limited per \
-        client address, together with login.",
+    description = "Creates an account; it does not log in (log in next). With an `email`, a \
+        link to verify it is mailed there. Rate limited per client address, together with \
+        login.",
     request_body = SignUpBody,
     responses(
         (status = 201, description = "The account exists.", body = Notice,
             example = json!({"message": "User created successfully"})),
-        (status = 400, description = "`validation_failed`: the username or the password breaks \
+        (status = 400, description = "`validation_failed`: the username, the password or the email breaks \
             a rule; the sentence says which and why.", body = ErrorBody),
-        (status = 409, description = "`conflict`: the username is taken (letter case aside).",
-            body = ErrorBody),
+        (status = 409, description = "`conflict`: the username, or the email address, is taken \
+            (letter case aside).", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many signups and logins from this \
             address.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
@@ -53,9 +55,12 @@ pub(super) async fn sign_up(
     state: web::Data<State>,
     Json(body): Json<SignUpBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let username = Username::parse(&body.username)?;
-    let password = Password::parse(&body.password)?;
-    state.services.accounts.sign_up(username, password).await?;
+    let account = NewAccount {
+        username: Username::parse(&body.username)?,
+        password: Password::parse(&body.password)?,
+        email: body.email.as_deref().map(Email::parse).transpose()?,
+    };
+    state.services.accounts.sign_up(account).await?;
     Ok(HttpResponse::Created().json(Notice {
         message: "User created successfully",
     }))
@@ -101,6 +106,16 @@ pub(super) async fn log_in(
     session
         .insert(USER_ID, user.id.get())
         .map_err(|e| ApiError::caused_by(ErrorKind::Internal, e.to_string()))?;
+    // For the list of sessions: where this one was opened.
+    if let Some(agent) = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok())
+    {
+        session
+            .insert(USER_AGENT, agent)
+            .map_err(|e| ApiError::caused_by(ErrorKind::Internal, e.to_string()))?;
+    }
     Ok(HttpResponse::Ok().json(LoginOut {
         message: "Login successful",
         user: (&user).into(),

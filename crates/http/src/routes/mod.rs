@@ -1,6 +1,7 @@
 //! The site's routes: the API under `/api`, and the site's root, `/`.
 
 // Visible to the crate for `openapi`, which lists the handlers' `#[utoipa::path]`s.
+pub(crate) mod accounts;
 pub(crate) mod auth;
 pub(crate) mod conversations;
 pub(crate) mod docs;
@@ -14,6 +15,7 @@ use actix_web::middleware::Condition;
 use actix_web::web;
 
 use crate::HttpConfig;
+use crate::error::{ApiError, ErrorKind};
 use crate::respond::method_not_allowed;
 
 /// Registers every route of the site: `/`, then the API under `/api`. A known path with
@@ -37,6 +39,7 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
     let limited = config.rate_limits_enabled;
     let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
     let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
+    let mail_per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.mail));
     let documents = web::Data::new(docs::Documents::new(
         &config.cookie_name,
         config.max_message_chars,
@@ -104,7 +107,47 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
         resource("/conversations/{id}/messages/{message_id}/stop", "POST")
             .route(web::post().to(replies::stop)),
     )
-    .service(resource("/ws", "GET").route(web::get().to(realtime::open)));
+    .service(resource("/ws", "GET").route(web::get().to(realtime::open)))
+    .service(
+        resource("/me", "GET, PATCH, DELETE")
+            .route(web::get().to(accounts::profile))
+            .route(web::patch().to(accounts::update_profile))
+            // A password check: limited like a login.
+            .route(web::delete().to(accounts::delete_account).wrap(per_address())),
+    )
+    .service(
+        resource("/me/password", "POST")
+            .wrap(per_address())
+            .route(web::post().to(accounts::change_password)),
+    )
+    .service(
+        resource("/me/sessions", "GET, DELETE")
+            .route(web::get().to(accounts::sessions))
+            .route(web::delete().to(accounts::end_other_sessions)),
+    )
+    .service(
+        resource("/me/sessions/{id}", "DELETE")
+            .app_data(web::PathConfig::default().error_handler(|_, _| {
+                ApiError::new(ErrorKind::NotFound, "Session not found.").into()
+            }))
+            .route(web::delete().to(accounts::end_session)),
+    )
+    .service(
+        resource("/me/email/verify", "POST")
+            .wrap(mail_per_address())
+            .route(web::post().to(accounts::send_verification)),
+    )
+    .service(resource("/email/verify", "POST").route(web::post().to(accounts::verify_email)))
+    .service(
+        resource("/password/forgot", "POST")
+            .wrap(mail_per_address())
+            .route(web::post().to(accounts::forgot_password)),
+    )
+    .service(
+        resource("/password/reset", "POST")
+            .wrap(per_address())
+            .route(web::post().to(accounts::reset_password)),
+    );
 }
 
 /// The resource at `path`, whose routes take the methods `allow` lists (comma-separated,

@@ -13,6 +13,7 @@ mod conversations;
 mod messages;
 mod replies;
 mod sessions;
+mod tokens;
 mod users;
 
 /// `SELECT`s exactly the columns of row type `$row`, through the multi-backend
@@ -43,4 +44,9 @@ fn read_one_snapshot<T>(
 /// A window's limit as SQL takes it; no limit is the largest one.
 fn limit_of(limit: Option<usize>) -> i64 {
     limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+/// How many rows a statement affected, as the ports count them.
+fn count_of(rows: usize) -> u64 {
+    u64::try_from(rows).unwrap_or(u64::MAX)
 }

@@ -1,36 +1,41 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::SessionRepository;
-use chatbot_domain::{SessionKey, SessionRecord, StorageError, Timestamp, UserId};
+use chatbot_domain::{
+    NewSession, SecretDigest, SessionChange, SessionId, SessionRecord, StorageError, Timestamp,
+    UserId,
+};
 use diesel::prelude::*;
 
-use super::columns_of;
+use super::{columns_of, count_of};
 use crate::Database;
-use crate::rows::{SessionRow, to_column};
+use crate::rows::{NewSessionRow, SessionRow, to_column};
 use crate::schema::sessions;
 
 #[async_trait]
 impl SessionRepository for Database {
-    async fn insert_session(&self, session: SessionRecord) -> Result<(), StorageError> {
-        let row = SessionRow::from(session);
-        self.write(move |connection| {
-            diesel::insert_into(sessions::table)
-                .values(&row)
-                .execute(connection)
-        })
-        .await?;
-        Ok(())
+    async fn insert_session(&self, session: NewSession) -> Result<SessionId, StorageError> {
+        let row = NewSessionRow::from(session);
+        let id = self
+            .write(move |connection| {
+                diesel::insert_into(sessions::table)
+                    .values(&row)
+                    .returning(sessions::id)
+                    .get_result::<i64>(connection)
+            })
+            .await?;
+        Ok(SessionId::new(id))
     }
 
     async fn load_session(
         &self,
-        key: &SessionKey,
+        digest: &SecretDigest,
         now: Timestamp,
     ) -> Result<Option<SessionRecord>, StorageError> {
-        let key = key.as_str().to_owned();
+        let digest = digest.as_str().to_owned();
         let found = self
             .run(move |connection| {
                 sessions::table
-                    .filter(sessions::session_key.eq(key))
+                    .filter(sessions::key_digest.eq(digest))
                     .filter(sessions::expires_at.gt(to_column(now)))
                     .select(columns_of!(SessionRow))
                     .first::<SessionRow>(connection)
@@ -40,15 +45,20 @@ impl SessionRepository for Database {
         Ok(found.map(SessionRecord::from))
     }
 
-    async fn update_session(&self, session: SessionRecord) -> Result<bool, StorageError> {
-        let row = SessionRow::from(session);
+    async fn update_session(
+        &self,
+        digest: &SecretDigest,
+        change: SessionChange,
+    ) -> Result<bool, StorageError> {
+        let digest = digest.as_str().to_owned();
         let updated = self
             .write(move |connection| {
-                diesel::update(sessions::table.find(&row.session_key))
+                diesel::update(sessions::table.filter(sessions::key_digest.eq(digest)))
                     .set((
-                        sessions::user_id.eq(row.user_id),
-                        sessions::state.eq(&row.state),
-                        sessions::expires_at.eq(row.expires_at),
+                        sessions::user_id.eq(change.user.map(UserId::get)),
+                        sessions::state.eq(change.state),
+                        sessions::last_seen_at.eq(to_column(change.seen_at)),
+                        sessions::expires_at.eq(to_column(change.expires_at)),
                     ))
                     .execute(connection)
             })
@@ -58,25 +68,51 @@ impl SessionRepository for Database {
 
     async fn touch_session(
         &self,
-        key: &SessionKey,
+        digest: &SecretDigest,
+        seen_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool, StorageError> {
-        let key = key.as_str().to_owned();
+        let digest = digest.as_str().to_owned();
         let touched = self
             .write(move |connection| {
-                diesel::update(sessions::table.find(key))
-                    .set(sessions::expires_at.eq(to_column(expires_at)))
+                diesel::update(sessions::table.filter(sessions::key_digest.eq(digest)))
+                    .set((
+                        sessions::last_seen_at.eq(to_column(seen_at)),
+                        sessions::expires_at.eq(to_column(expires_at)),
+                    ))
                     .execute(connection)
             })
             .await?;
         Ok(touched > 0)
     }
 
-    async fn delete_session(&self, key: &SessionKey) -> Result<(), StorageError> {
-        let key = key.as_str().to_owned();
-        self.write(move |connection| diesel::delete(sessions::table.find(key)).execute(connection))
+    /// One statement, which reads the owner as it deletes: a session that was logged
+    /// out meanwhile has no owner to report.
+    async fn delete_session(&self, digest: &SecretDigest) -> Result<Option<UserId>, StorageError> {
+        let digest = digest.as_str().to_owned();
+        let owner = self
+            .write(move |connection| {
+                diesel::delete(sessions::table.filter(sessions::key_digest.eq(digest)))
+                    .returning(sessions::user_id)
+                    .get_result::<Option<i64>>(connection)
+                    .optional()
+            })
             .await?;
-        Ok(())
+        Ok(owner.flatten().map(UserId::new))
+    }
+
+    async fn delete_user_session(&self, user: UserId, id: SessionId) -> Result<bool, StorageError> {
+        let deleted = self
+            .write(move |connection| {
+                diesel::delete(
+                    sessions::table
+                        .find(id.get())
+                        .filter(sessions::user_id.eq(user.get())),
+                )
+                .execute(connection)
+            })
+            .await?;
+        Ok(deleted > 0)
     }
 
     async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError> {
@@ -86,7 +122,7 @@ impl SessionRepository for Database {
                     .execute(connection)
             })
             .await?;
-        Ok(u64::try_from(purged).unwrap_or(u64::MAX))
+        Ok(count_of(purged))
     }
 
     async fn list_sessions(
@@ -99,7 +135,7 @@ impl SessionRepository for Database {
                 sessions::table
                     .filter(sessions::user_id.eq(user.get()))
                     .filter(sessions::expires_at.gt(to_column(now)))
-                    .order((sessions::expires_at.desc(), sessions::session_key))
+                    .order((sessions::last_seen_at.desc(), sessions::id.desc()))
                     .select(columns_of!(SessionRow))
                     .load::<SessionRow>(connection)
             })
@@ -110,19 +146,20 @@ impl SessionRepository for Database {
     async fn delete_other_sessions(
         &self,
         user: UserId,
-        keep: &SessionKey,
+        keep: Option<SessionId>,
     ) -> Result<u64, StorageError> {
-        let keep = keep.as_str().to_owned();
         let deleted = self
             .write(move |connection| {
+                // `id NOT IN (keep)`; with nothing to keep, `NOT IN ()`, which diesel
+                // writes as true.
                 diesel::delete(
                     sessions::table
                         .filter(sessions::user_id.eq(user.get()))
-                        .filter(sessions::session_key.ne(keep)),
+                        .filter(sessions::id.ne_all(keep.map(SessionId::get))),
                 )
                 .execute(connection)
             })
             .await?;
-        Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        Ok(count_of(deleted))
     }
 }

@@ -68,6 +68,10 @@ pub struct Settings {
     pub streaming: StreamingSettings,
     /// WebSockets.
     pub realtime: RealtimeSettings,
+    /// The service as people reach it.
+    pub app: AppSettings,
+    /// Mail to users.
+    pub mail: MailSettings,
     /// Logging.
     pub log: LogSettings,
     /// The profile the settings were loaded for.
@@ -210,6 +214,10 @@ pub struct RateLimitSettings {
     pub messages_per_minute: u32,
     /// `rate_limit.messages_burst`: how many of those may come at once.
     pub messages_burst: u32,
+    /// `rate_limit.mail_per_minute`: mails asked for, per client address and per account.
+    pub mail_per_minute: u32,
+    /// `rate_limit.mail_burst`: how many of those may come at once.
+    pub mail_burst: u32,
     /// `rate_limit.trusted_proxies`: proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
@@ -306,6 +314,80 @@ pub struct RealtimeSettings {
     /// `realtime.buffer_events`: events that may wait for one socket; one more and it
     /// is closed with 4008.
     pub buffer_events: usize,
+}
+
+/// `[app]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppSettings {
+    /// `app.public_url`: where people reach the service; mailed links point there.
+    pub public_url: String,
+}
+
+/// `[mail]`
+#[derive(Clone, Deserialize)]
+pub struct MailSettings {
+    /// `mail.transport`: files to open by hand, or an SMTP relay.
+    pub transport: MailTransport,
+    /// `mail.file_dir`: where the `file` transport writes its `.eml` files.
+    pub file_dir: PathBuf,
+    /// `mail.from`: the sender's mailbox.
+    pub from: String,
+    /// `mail.smtp_url`: `smtp://[user:password@]host[:port]`.
+    pub smtp_url: String,
+    /// `mail.smtp_tls`: none, STARTTLS, or implicit TLS.
+    pub smtp_tls: MailTls,
+    /// `mail.smtp_username`: wins over the URL's.
+    #[serde(default)]
+    pub smtp_username: Option<String>,
+    /// `mail.smtp_password`: wins over the URL's; never logged.
+    #[serde(default)]
+    pub smtp_password: Option<String>,
+    /// `mail.retry_first_ms`: the wait before a failed mail is tried again.
+    pub retry_first_ms: u64,
+    /// `mail.retry_max_ms`: the longest wait between tries (each doubles the last).
+    pub retry_max_ms: u64,
+    /// `mail.shutdown_grace_seconds`: how long queued mail may take to go at shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("transport", &self.transport)
+            .field("file_dir", &self.file_dir)
+            .field("from", &self.from)
+            // The URL may carry a password.
+            .field("smtp_url", &"[redacted]")
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Written as `.eml` files, for development.
+    File,
+    /// Sent to an SMTP relay.
+    Smtp,
+}
+
+/// How the connection to the SMTP relay is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain text: a relay on the same machine or network only.
+    None,
+    /// Plain text upgraded with STARTTLS, which is required (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
 }
 
 /// Who replies to messages.
@@ -408,9 +490,11 @@ fn key_of(error: &ConfigError) -> Option<String> {
 }
 
 /// Keys whose value is one of a few words, and those words.
-const CHOICES: [(&str, &[&str]); 2] = [
+const CHOICES: [(&str, &[&str]); 4] = [
     ("log.format", &["text", "json"]),
     ("bot.provider", &["simulated", "openai"]),
+    ("mail.transport", &["file", "smtp"]),
+    ("mail.smtp_tls", &["none", "starttls", "tls"]),
 ];
 
 const EMBEDDED: [(&str, &str); 3] = [
@@ -607,6 +691,13 @@ impl Settings {
                 "rate_limit.messages_burst",
                 u64::from(self.rate_limit.messages_burst),
             ),
+            (
+                "rate_limit.mail_per_minute",
+                u64::from(self.rate_limit.mail_per_minute),
+            ),
+            ("rate_limit.mail_burst", u64::from(self.rate_limit.mail_burst)),
+            ("mail.retry_first_ms", self.mail.retry_first_ms),
+            ("mail.retry_max_ms", self.mail.retry_max_ms),
             ("bot.max_tokens", u64::from(self.bot.max_tokens)),
             (
                 "bot.connect_timeout_seconds",
