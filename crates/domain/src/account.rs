@@ -37,9 +37,14 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let address = raw.trim();
         check_length(Field::Email, address, 1, Self::MAX_CHARS)?;
-        let malformed = || ValidationError::new(Field::Email, Rule::Malformed {
-            expected: Self::EXPECTED,
-        });
+        let malformed = || {
+            ValidationError::new(
+                Field::Email,
+                Rule::Malformed {
+                    expected: Self::EXPECTED,
+                },
+            )
+        };
         let (local, domain) = address.rsplit_once('@').ok_or_else(malformed)?;
         if !Self::local_part_ok(local) || !Self::domain_ok(domain) {
             return Err(malformed());
@@ -51,7 +56,9 @@ impl Email {
         let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
         !local.is_empty()
             && local.len() <= Self::MAX_LOCAL_CHARS
-            && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(atext))
+            && local
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.chars().all(atext))
     }
 
     fn domain_ok(domain: &str) -> bool {
@@ -303,7 +310,10 @@ mod tests {
         assert_eq!(DisplayName::parse(" Ada ").unwrap().as_str(), "Ada");
         assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
         let long = DisplayName::parse(&"é".repeat(65)).unwrap_err();
-        assert_eq!(long.to_string(), "display_name must be at most 64 characters long");
+        assert_eq!(
+            long.to_string(),
+            "display_name must be at most 64 characters long"
+        );
         assert_eq!(
             DisplayName::parse("").unwrap_err().to_string(),
             "display_name must not be empty"
@@ -320,6 +330,9 @@ mod tests {
             assert_eq!(TokenPurpose::from_stored(purpose.as_str()), Some(purpose));
         }
         assert_eq!(TokenPurpose::from_stored("other"), None);
-        assert_eq!(TokenPurpose::ResetPassword.lifetime(), Duration::from_secs(1800));
+        assert_eq!(
+            TokenPurpose::ResetPassword.lifetime(),
+            Duration::from_secs(1800)
+        );
     }
 }

@@ -18,12 +18,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::{
-    AccountMail, AccountToken, BegunExchange, BotError, Email, NewAccountToken, NewSession,
-    Profile, ProfileChange, SecretDigest, SecretToken, SessionChange, SessionId, TokenPurpose, Conversation, ConversationCursor, ConversationId, ConversationName,
-    ConversationWithMessages, Credentials, HashError, Message, MessageCursor, MessageId,
-    MessageStatus, NewConversation, NewMessage, NewUser, Password, PasswordAttempt, PasswordHash,
-    ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SessionKey, SessionRecord,
-    StorageError, Timestamp, User, UserId, Username, Window,
+    AccountMail, AccountToken, BegunExchange, BotError, Conversation, ConversationCursor,
+    ConversationId, ConversationName, ConversationWithMessages, Credentials, Email, HashError,
+    Message, MessageCursor, MessageId, MessageStatus, NewAccountToken, NewConversation, NewMessage,
+    NewSession, NewUser, Password, PasswordAttempt, PasswordHash, Profile, ProfileChange,
+    ReplyContext, ReplySnapshot, ReplyStream, ReplyText, Revision, SecretDigest, SecretToken,
+    SessionChange, SessionId, SessionKey, SessionRecord, StorageError, Timestamp, TokenPurpose,
+    User, UserId, Username, Window,
 };
 
 /// Stores users and their profiles.
@@ -43,15 +44,13 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<Option<Credentials>, StorageError>;
 
     /// The user `user`, with their password hash.
-    async fn find_credentials_of(&self, user: UserId)
-    -> Result<Option<Credentials>, StorageError>;
+    async fn find_credentials_of(&self, user: UserId) -> Result<Option<Credentials>, StorageError>;
 
     /// The profile of `user`.
     async fn find_profile(&self, user: UserId) -> Result<Option<Profile>, StorageError>;
 
     /// The profile of the user whose email equals `email` ignoring letter case.
-    async fn find_profile_by_email(&self, email: &Email)
-    -> Result<Option<Profile>, StorageError>;
+    async fn find_profile_by_email(&self, email: &Email) -> Result<Option<Profile>, StorageError>;
 
     /// Applies `change` to the profile of `user`: a new email is stored unverified.
     /// `None` when there is no such user. Fails with [`StorageError::Conflict`] when
@@ -67,8 +66,7 @@ pub trait UserRepository: Send + Sync {
 
     /// Marks the email of `user` verified if it is still `email` (letter case
     /// aside); `false` otherwise (changed since, or no such user).
-    async fn mark_email_verified(&self, user: UserId, email: &Email)
-    -> Result<bool, StorageError>;
+    async fn mark_email_verified(&self, user: UserId, email: &Email) -> Result<bool, StorageError>;
 
     /// Deletes `user` with everything of theirs: conversations, messages, sessions,
     /// tokens. `false` when there is no such user.
@@ -283,12 +281,10 @@ pub trait SessionRepository: Send + Sync {
     ) -> Result<bool, StorageError>;
 
     /// Deletes the session whose key has `digest`, if stored; returns whose it was.
-    async fn delete_session(&self, digest: &SecretDigest)
-    -> Result<Option<UserId>, StorageError>;
+    async fn delete_session(&self, digest: &SecretDigest) -> Result<Option<UserId>, StorageError>;
 
     /// Deletes the session `id` of `user`; `false` when `user` has no such session.
-    async fn delete_user_session(&self, user: UserId, id: SessionId)
-    -> Result<bool, StorageError>;
+    async fn delete_user_session(&self, user: UserId, id: SessionId) -> Result<bool, StorageError>;
 
     /// Deletes every expired session by `now`; returns how many.
     async fn purge_expired_sessions(&self, now: Timestamp) -> Result<u64, StorageError>;

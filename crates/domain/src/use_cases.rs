@@ -56,8 +56,7 @@ pub trait Accounts: Send + Sync {
     /// # Errors
     /// [`Error::EmailTaken`]; [`Error::AccountGone`] when the account is gone;
     /// storage failures.
-    async fn update_profile(&self, user: UserId, change: ProfileChange)
-    -> Result<Profile, Error>;
+    async fn update_profile(&self, user: UserId, change: ProfileChange) -> Result<Profile, Error>;
 
     /// Replaces the password of `user`, who proves it is them with `current`, and
     /// ends every session of theirs but `keep` (the caller then gives that one a new
@@ -78,8 +77,7 @@ pub trait Accounts: Send + Sync {
     ///
     /// # Errors
     /// [`Error::WrongPassword`]; storage and hashing failures.
-    async fn delete_account(&self, user: UserId, password: &PasswordAttempt)
-    -> Result<(), Error>;
+    async fn delete_account(&self, user: UserId, password: &PasswordAttempt) -> Result<(), Error>;
 
     /// Mails `user` a new link to verify their address; older links stop working.
     ///

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use std::num::NonZeroU32;
 
-use actix_governor::governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
+use actix_governor::governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor};
 use actix_session::SessionExt;
 use actix_web::dev::ServiceRequest;

@@ -188,8 +188,10 @@ impl FromRequest for CurrentSession {
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let session = request.get_session().get::<i64>(SESSION_ID).ok().flatten();
-        let current = match (CurrentUser::from_request(request, payload).into_inner(), session)
-        {
+        let current = match (
+            CurrentUser::from_request(request, payload).into_inner(),
+            session,
+        ) {
             (Ok(CurrentUser(user)), Some(id)) => Ok(Self {
                 user,
                 session: SessionId::new(id),

@@ -22,8 +22,8 @@ use chatbot_domain::use_cases::{MockAccounts, MockChat, MockHealth, MockSessions
 use chatbot_domain::{
     BotError, Conversation, ConversationCursor, ConversationId, ConversationName,
     ConversationWithMessages, Delta, Error, Exchange, Message, MessageId, MessageStatus, Page,
-    PageRequest, PageSize, ReplyEvent, ReplyFailure, ReplyFeed, Revision, Sender, SessionKey,
-    SessionRecord, StartedReply, StorageError, Timestamp, User, UserId, Username,
+    PageRequest, PageSize, ReplyEvent, ReplyFailure, ReplyFeed, Revision, Sender, SessionId,
+    SessionKey, SessionRecord, StartedReply, StorageError, Timestamp, User, UserId, Username,
 };
 use chatbot_http::{Api, HttpConfig, Limit, RateLimitConfig, RateLimiters, Services};
 use serde_json::{Value, json};
@@ -65,8 +65,8 @@ impl Mocks {
         mocks
             .sessions
             .expect_start()
-            .withf(|user, state| *user == Some(ALICE) && state == ALICE_STATE)
-            .returning(|_, _| Ok(SessionKey::new(ALICE_KEY)));
+            .withf(|user, _, state| *user == Some(ALICE) && state == ALICE_STATE)
+            .returning(|_, _, _| Ok(SessionKey::new(ALICE_KEY)));
         mocks
             .sessions
             .expect_resume()
@@ -97,6 +97,7 @@ fn config() -> HttpConfig {
     let rate_limiters = RateLimiters::new(&RateLimitConfig {
         auth: generous,
         messages: generous,
+        mail: generous,
         trusted_proxies: vec![],
     })
     .expect("non-zero limits");
@@ -130,11 +131,14 @@ fn alice() -> User {
     }
 }
 
-fn alice_session(key: &SessionKey) -> SessionRecord {
+fn alice_session(_key: &SessionKey) -> SessionRecord {
     SessionRecord {
-        key: key.clone(),
+        id: SessionId::new(1),
         user: Some(ALICE),
         state: ALICE_STATE.to_owned(),
+        user_agent: None,
+        created_at: at(T0),
+        last_seen_at: at(T0),
         expires_at: Timestamp::max(),
     }
 }
@@ -253,14 +257,16 @@ async fn signing_up_creates_the_account_with_the_name_as_typed() {
     mocks
         .accounts
         .expect_sign_up()
-        .withf(|username, password| {
-            username.as_str() == "Alice" && password.expose() == "correct horse"
+        .withf(|account| {
+            account.username.as_str() == "Alice"
+                && account.password.expose() == "correct horse"
+                && account.email.is_none()
         })
         .times(1)
-        .returning(|username, _| {
+        .returning(|account| {
             Ok(User {
                 id: ALICE,
-                username,
+                username: account.username,
                 created_at: at(T0),
             })
         });
@@ -285,9 +291,9 @@ async fn signing_up_with_a_taken_name_is_a_conflict() {
     mocks
         .accounts
         .expect_sign_up()
-        .withf(|username, _| username.as_str() == "BOB")
+        .withf(|account| account.username.as_str() == "BOB")
         .times(1)
-        .returning(|_, _| Err(Error::UsernameTaken));
+        .returning(|_| Err(Error::UsernameTaken));
     let app = test::init_service(mocks.api().app()).await;
 
     let signup = TestRequest::post()
@@ -358,9 +364,9 @@ async fn logging_in_starts_a_session_for_the_user_and_sets_its_cookie() {
     mocks
         .sessions
         .expect_start()
-        .withf(|user, state| *user == Some(ALICE) && state == ALICE_STATE)
+        .withf(|user, _, state| *user == Some(ALICE) && state == ALICE_STATE)
         .times(1)
-        .returning(|_, _| Ok(SessionKey::new(ALICE_KEY)));
+        .returning(|_, _, _| Ok(SessionKey::new(ALICE_KEY)));
     let app = test::init_service(mocks.api().app()).await;
 
     let reply = send(&app, alice_login().to_request()).await;
@@ -416,9 +422,9 @@ async fn logging_in_again_ends_the_old_session_and_starts_another() {
     mocks
         .sessions
         .expect_start()
-        .withf(|user, state| *user == Some(ALICE) && state == ALICE_STATE)
+        .withf(|user, _, state| *user == Some(ALICE) && state == ALICE_STATE)
         .times(2)
-        .returning(move |_, _| {
+        .returning(move |_, _, _| {
             started += 1;
             Ok(SessionKey::new(format!("key-{started}")))
         });
@@ -532,7 +538,7 @@ async fn a_session_that_has_ended_is_unauthorized() {
     mocks
         .sessions
         .expect_start()
-        .returning(|_, _| Ok(SessionKey::new(ALICE_KEY)));
+        .returning(|_, _, _| Ok(SessionKey::new(ALICE_KEY)));
     // Ended elsewhere, or expired: the key finds nothing.
     mocks
         .sessions

@@ -138,7 +138,10 @@ mod tests {
     #[test]
     fn lifetimes_are_in_words() {
         assert_eq!(describe(TokenPurpose::VerifyEmail.lifetime()), "24 hours");
-        assert_eq!(describe(TokenPurpose::ResetPassword.lifetime()), "30 minutes");
+        assert_eq!(
+            describe(TokenPurpose::ResetPassword.lifetime()),
+            "30 minutes"
+        );
         assert_eq!(describe(Duration::from_secs(3600)), "1 hour");
         assert_eq!(describe(Duration::from_secs(90)), "90 seconds");
     }
@@ -146,11 +149,19 @@ mod tests {
     #[test]
     fn links_carry_the_token_url_safe() {
         assert_eq!(
-            link("http://localhost:5000", TokenPurpose::VerifyEmail, "abc-_DEF"),
+            link(
+                "http://localhost:5000",
+                TokenPurpose::VerifyEmail,
+                "abc-_DEF"
+            ),
             "http://localhost:5000/verify?token=abc-_DEF"
         );
         assert_eq!(
-            link("https://x.org/app", TokenPurpose::ResetPassword, "a+b/c=d&e f"),
+            link(
+                "https://x.org/app",
+                TokenPurpose::ResetPassword,
+                "a+b/c=d&e f"
+            ),
             "https://x.org/app/reset?token=a%2Bb%2Fc%3Dd%26e%20f"
         );
     }
@@ -169,7 +180,11 @@ mod tests {
                 .contains("\r\nhttp://localhost:5000/verify?token=tok\r\n")
         );
         assert!(composed.text.contains("24 hours"));
-        assert!(composed.text.contains("If you did not ask for this, ignore this mail"));
+        assert!(
+            composed
+                .text
+                .contains("If you did not ask for this, ignore this mail")
+        );
         assert!(
             composed
                 .html
@@ -188,7 +203,11 @@ mod tests {
         assert!(composed.text.contains("/reset?token=tok"));
         assert!(composed.text.contains("30 minutes"));
         assert!(composed.html.contains("30 minutes"));
-        assert!(composed.html.contains("If you did not ask for this, ignore this mail"));
+        assert!(
+            composed
+                .html
+                .contains("If you did not ask for this, ignore this mail")
+        );
     }
 
     #[test]

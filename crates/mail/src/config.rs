@@ -203,7 +203,10 @@ fn redact_url(raw: &str) -> String {
                 "[redacted]@"
             };
             let host = url.host_str().unwrap_or("");
-            let port = url.port().map(|port| format!(":{port}")).unwrap_or_default();
+            let port = url
+                .port()
+                .map(|port| format!(":{port}"))
+                .unwrap_or_default();
             format!("{}://{credentials}{host}{port}", url.scheme())
         }
         Err(_) => "[unparsable URL]".to_owned(),
@@ -433,7 +436,10 @@ mod tests {
             "smtp://user:hunter2@relay:99999",
         ] {
             let message = relay(bad).unwrap_err().to_string();
-            assert!(message.contains("smtp://[user:password@]host[:port]"), "{message}");
+            assert!(
+                message.contains("smtp://[user:password@]host[:port]"),
+                "{message}"
+            );
             assert!(!message.contains("hunter2"), "{message}");
         }
     }
@@ -464,7 +470,9 @@ mod tests {
     #[test]
     fn senders_and_public_urls_are_checked() {
         assert_eq!(
-            parse_from("Chatbot <noreply@localhost>").unwrap().to_string(),
+            parse_from("Chatbot <noreply@localhost>")
+                .unwrap()
+                .to_string(),
             "Chatbot <noreply@localhost>"
         );
         assert!(parse_from("noreply@example.com").is_ok());
@@ -479,7 +487,12 @@ mod tests {
             parse_public_url("https://example.com/chat/").unwrap(),
             "https://example.com/chat"
         );
-        for bad in ["localhost:5000", "ftp://example.com", "http://x/?a=b", "/relative"] {
+        for bad in [
+            "localhost:5000",
+            "ftp://example.com",
+            "http://x/?a=b",
+            "/relative",
+        ] {
             let message = parse_public_url(bad).unwrap_err().to_string();
             assert!(message.contains("http(s)://host"), "{message}");
         }

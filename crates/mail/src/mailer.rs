@@ -135,7 +135,10 @@ impl LettreMailer {
                     );
                 }
                 tracing::info!(relay = %relay, "mail is sent through an SMTP relay");
-                (Sender::Smtp(smtp_transport(&relay)?), format!("SMTP relay {relay}"))
+                (
+                    Sender::Smtp(smtp_transport(&relay)?),
+                    format!("SMTP relay {relay}"),
+                )
             }
         };
         let shared = Arc::new(Shared {
@@ -290,7 +293,10 @@ impl Drop for LettreMailer {
         self.shared.changed.notify_all();
         drop(state);
         if unsent > 0 {
-            tracing::error!(unsent, "mailer dropped without closing: mail not sent is lost");
+            tracing::error!(
+                unsent,
+                "mailer dropped without closing: mail not sent is lost"
+            );
         }
     }
 }
@@ -462,7 +468,9 @@ impl Worker {
 
 /// The part of `address` after the last `@`.
 fn domain_of(address: &str) -> &str {
-    address.rsplit_once('@').map_or(address, |(_, domain)| domain)
+    address
+        .rsplit_once('@')
+        .map_or(address, |(_, domain)| domain)
 }
 
 /// `reason` with the recipient's address (as given or in lower case) replaced by

@@ -171,7 +171,9 @@ impl SmtpSink {
             }
             if Instant::now() > deadline {
                 sink.kill();
-                return Err(format!("aiosmtpd on port {port} did not answer in {START_TIMEOUT:?}"));
+                return Err(format!(
+                    "aiosmtpd on port {port} did not answer in {START_TIMEOUT:?}"
+                ));
             }
             thread::sleep(Duration::from_millis(50));
         }
@@ -194,7 +196,12 @@ impl SmtpSink {
             .filter_map(|sub| fs::read_dir(self.dir.path().join("maildir").join(sub)).ok())
             .flatten()
             .filter_map(Result::ok)
-            .map(|entry| (MaildirName::of(&entry.file_name().to_string_lossy()), entry.path()))
+            .map(|entry| {
+                (
+                    MaildirName::of(&entry.file_name().to_string_lossy()),
+                    entry.path(),
+                )
+            })
             .collect();
         files.sort();
         files
@@ -331,7 +338,10 @@ impl ReceivedMail {
                 .and_then(|from| from.address())
                 .unwrap_or_default()
                 .to_owned(),
-            to: to.and_then(|to| to.address()).unwrap_or_default().to_owned(),
+            to: to
+                .and_then(|to| to.address())
+                .unwrap_or_default()
+                .to_owned(),
             to_name: to.and_then(|to| to.name()).map(str::to_owned),
             message_id: message.message_id().map(str::to_owned),
             content_type,

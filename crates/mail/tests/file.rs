@@ -1,5 +1,7 @@
 //! The file transport: one `.eml` per mail, read back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::fs;
@@ -66,7 +68,12 @@ fn the_file_transport_writes_one_eml_per_mail_with_the_link() {
         .unwrap();
 
     assert_eq!(verify.content_type, "multipart/alternative");
-    assert!(verify.message_id.as_deref().is_some_and(|id| id.contains('@')));
+    assert!(
+        verify
+            .message_id
+            .as_deref()
+            .is_some_and(|id| id.contains('@'))
+    );
     assert_eq!(verify.from, "noreply@localhost");
     assert_eq!(verify.to, "ada@files.example");
     assert_eq!(verify.to_name.as_deref(), Some("<b>Ada</b>"));
@@ -80,12 +87,18 @@ fn the_file_transport_writes_one_eml_per_mail_with_the_link() {
     let text = verify.text.as_deref().unwrap();
     assert!(text.starts_with("Hello <b>Ada</b>,"), "{text}");
     assert!(text.contains("24 hours"), "{text}");
-    assert!(text.contains("If you did not ask for this, ignore this mail"), "{text}");
+    assert!(
+        text.contains("If you did not ask for this, ignore this mail"),
+        "{text}"
+    );
     let html = verify.html.as_deref().unwrap();
     assert!(html.contains("Hello &lt;b&gt;Ada&lt;/b&gt;,"), "{html}");
     assert!(!html.contains("<b>"), "{html}");
     assert!(html.contains("24 hours"), "{html}");
-    assert!(html.contains("href=\"http://localhost:5000/verify?token="), "{html}");
+    assert!(
+        html.contains("href=\"http://localhost:5000/verify?token="),
+        "{html}"
+    );
 
     assert_eq!(reset.to, "grace@files.example");
     assert_eq!(reset.token("/reset").as_deref(), Some(reset_token));
@@ -95,7 +108,9 @@ fn the_file_transport_writes_one_eml_per_mail_with_the_link() {
 
     let sent = log_lines("files.example");
     assert_eq!(
-        sent.iter().filter(|line| line.contains("mail sent")).count(),
+        sent.iter()
+            .filter(|line| line.contains("mail sent"))
+            .count(),
         2,
         "{sent:#?}"
     );
@@ -118,7 +133,10 @@ fn a_directory_that_cannot_be_made_is_refused_saying_what_to_fix() {
         Duration::from_millis(100),
     ))
     .unwrap_err();
-    assert!(matches!(refused, ConfigError::MailDir { .. }), "{refused:?}");
+    assert!(
+        matches!(refused, ConfigError::MailDir { .. }),
+        "{refused:?}"
+    );
     let message = refused.to_string();
     assert!(message.contains("a-file/mail"), "{message}");
     assert!(

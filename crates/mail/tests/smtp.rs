@@ -1,6 +1,8 @@
 //! The SMTP transport against a real SMTP server (aiosmtpd, see
 //! `chatbot_mail::testing`): delivery, order, retries, refusals and shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::thread;
@@ -62,7 +64,9 @@ fn mail_is_delivered_in_order_and_close_waits_for_it() {
 
     let logs = log_lines("delivered.example");
     assert_eq!(
-        logs.iter().filter(|line| line.contains("mail sent")).count(),
+        logs.iter()
+            .filter(|line| line.contains("mail sent"))
+            .count(),
         3,
         "{logs:#?}"
     );
@@ -121,7 +125,10 @@ fn a_relay_down_at_first_gets_the_mail_once_it_is_up() {
     assert!(retries[0].contains("next_delay=100ms"), "{}", retries[0]);
     assert!(retries[1].contains("next_delay=200ms"), "{}", retries[1]);
     assert!(retries[2].contains("next_delay=400ms"), "{}", retries[2]);
-    assert!(logs.iter().any(|line| line.contains("mail sent")), "{logs:#?}");
+    assert!(
+        logs.iter().any(|line| line.contains("mail sent")),
+        "{logs:#?}"
+    );
     let all = all_logs();
     assert!(!all.contains("s3cret-later-token"), "{all}");
     assert!(!all.contains("reset?token"), "{all}");
@@ -130,8 +137,7 @@ fn a_relay_down_at_first_gets_the_mail_once_it_is_up() {
 
 #[test]
 fn a_mail_refused_for_good_is_dropped_and_the_next_one_goes() {
-    if !SmtpSink::available_or_skip("a_mail_refused_for_good_is_dropped_and_the_next_one_goes")
-    {
+    if !SmtpSink::available_or_skip("a_mail_refused_for_good_is_dropped_and_the_next_one_goes") {
         return;
     }
     capture_logs();
@@ -154,7 +160,9 @@ fn a_mail_refused_for_good_is_dropped_and_the_next_one_goes() {
     assert_eq!(mailer.close(WAIT), 0);
     assert_eq!(received.len(), 1);
     assert_eq!(
-        ReceivedMail::parse(&received[0]).token("/verify").as_deref(),
+        ReceivedMail::parse(&received[0])
+            .token("/verify")
+            .as_deref(),
         Some("the-next-one")
     );
     assert_eq!(sink.received().len(), 1);
@@ -167,7 +175,10 @@ fn a_mail_refused_for_good_is_dropped_and_the_next_one_goes() {
     assert_eq!(refused.len(), 1, "{logs:#?}");
     assert!(refused[0].contains("ERROR"), "{}", refused[0]);
     assert!(refused[0].contains("552"), "{}", refused[0]);
-    assert!(!logs.iter().any(|line| line.contains("trying again")), "{logs:#?}");
+    assert!(
+        !logs.iter().any(|line| line.contains("trying again")),
+        "{logs:#?}"
+    );
 }
 
 #[test]
@@ -241,5 +252,28 @@ fn credentials_stay_out_of_debug_output_and_logs() {
         assert!(!mailer_debug.contains(secret), "{mailer_debug}");
         assert!(!all.contains(secret), "{all}");
     }
-    assert!(all.contains("the SMTP password is sent without TLS"), "{all}");
+    assert!(
+        all.contains("the SMTP password is sent without TLS"),
+        "{all}"
+    );
+}
+
+#[test]
+fn tls_to_the_relay_is_set_up_on_rustls() {
+    for tls in [SmtpTls::StartTls, SmtpTls::Tls] {
+        let transport = Transport::Smtp {
+            url: "smtp://smtp.example.com".to_owned(),
+            tls,
+            username: None,
+            password: None,
+        };
+        let mailer = LettreMailer::new(config(transport, Duration::from_millis(50))).unwrap();
+        let debug = format!("{mailer:?}");
+        let port = if tls == SmtpTls::Tls { 465 } else { 587 };
+        assert!(
+            debug.contains(&format!("smtp.example.com:{port}")),
+            "{debug}"
+        );
+        assert_eq!(mailer.close(Duration::ZERO), 0);
+    }
 }

@@ -15,7 +15,7 @@
 //! Queries are written once against a diesel `MultiConnection` enum over
 //! `PgConnection` and `SqliteConnection`; the pool's connection manager picks the
 //! driver from the URL's scheme ([`DatabaseUrl`]). The schema uses portable column
-//! types only (`BIGINT`, `TEXT`, `TIMESTAMP`), timestamps are written by the
+//! types only (`BIGINT`, `TEXT`, `TIMESTAMP`, `BOOLEAN`), timestamps are written by the
 //! application in UTC with millisecond precision, so both databases store and return
 //! the same values. Migrations are embedded, one set per dialect under the
 //! repository's `migrations/` folder, with the same names in both.

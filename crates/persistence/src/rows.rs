@@ -138,7 +138,7 @@ impl ProfileChangeRow {
 
 /// An address as stored: as typed, and [normalized](Email::normalized), which the
 /// unique index and the lookups compare.
-pub(crate) fn email_columns(email: Option<&Email>) -> (Option<String>, Option<String>) {
+fn email_columns(email: Option<&Email>) -> (Option<String>, Option<String>) {
     (
         email.map(|email| email.as_str().to_owned()),
         email.map(Email::normalized),

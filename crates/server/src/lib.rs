@@ -533,9 +533,14 @@ fn mailer(settings: &Settings) -> Result<LettreMailer, StartError> {
         },
     })
     .map_err(|source| StartError::Mail {
-        settings: ["mail.transport", "mail.smtp_url", "mail.from", "app.public_url"]
-            .map(|key| settings.setting(key).to_string())
-            .join(", "),
+        settings: [
+            "mail.transport",
+            "mail.smtp_url",
+            "mail.from",
+            "app.public_url",
+        ]
+        .map(|key| settings.setting(key).to_string())
+        .join(", "),
         source,
     })
 }

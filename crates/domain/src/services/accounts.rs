@@ -9,9 +9,9 @@ use crate::ports::{
 };
 use crate::use_cases::Accounts;
 use crate::{
-    AccountMail, AccountToken, Change, DisplayName, Email, Error, NewAccount, NewAccountToken, NewUser,
-    Password, PasswordAttempt, PasswordHash, Profile, ProfileChange, SecretToken, SessionId,
-    StorageError, TokenPurpose, User, UserId, Username,
+    AccountMail, AccountToken, Change, DisplayName, Email, Error, NewAccount, NewAccountToken,
+    NewUser, Password, PasswordAttempt, PasswordHash, Profile, ProfileChange, SecretToken,
+    SessionId, StorageError, TokenPurpose, User, UserId, Username,
 };
 
 /// The ports an [`AccountService`] works through.
@@ -96,12 +96,19 @@ impl AccountService {
                 .verify(attempt, &credentials.password_hash)
                 .await
                 .map_err(Error::Hashing)?;
-        if matches { Ok(()) } else { Err(Error::WrongPassword) }
+        if matches {
+            Ok(())
+        } else {
+            Err(Error::WrongPassword)
+        }
     }
 
     /// Ends every session of `user` but `keep`, and tells their connections.
     async fn end_sessions(&self, user: UserId, keep: Option<SessionId>) -> Result<(), Error> {
-        self.ports.sessions.delete_other_sessions(user, keep).await?;
+        self.ports
+            .sessions
+            .delete_other_sessions(user, keep)
+            .await?;
         self.events.publish(user, Change::SessionsEnded);
         Ok(())
     }
@@ -161,14 +168,15 @@ impl AccountPorts {
         };
         // The address as its owner typed it.
         let to = profile.email.clone().unwrap_or(email);
-        self.mail_token(&profile, to, TokenPurpose::ResetPassword).await
+        self.mail_token(&profile, to, TokenPurpose::ResetPassword)
+            .await
     }
 }
 
 #[async_trait]
 impl Accounts for AccountService {
     async fn sign_up(&self, account: NewAccount) -> Result<User, Error> {
-                let password_hash = self.ports.hash(&account.password).await?;
+        let password_hash = self.ports.hash(&account.password).await?;
         let new_user = NewUser {
             display_name: DisplayName::from(&account.username),
             username: account.username,
@@ -179,7 +187,14 @@ impl Accounts for AccountService {
         let user = match self.ports.users.insert_user(new_user).await {
             Err(StorageError::Conflict) => {
                 return Err(match &account.email {
-                    Some(email) if self.ports.users.find_profile_by_email(email).await?.is_some() => {
+                    Some(email)
+                        if self
+                            .ports
+                            .users
+                            .find_profile_by_email(email)
+                            .await?
+                            .is_some() =>
+                    {
                         Error::EmailTaken
                     }
                     _ => Error::UsernameTaken,
@@ -196,7 +211,11 @@ impl Accounts for AccountService {
             };
             // The account exists: a mail that cannot be prepared now is asked for
             // again from the profile, never a failed signup.
-            if let Err(error) = self.ports.mail_token(&profile, email, TokenPurpose::VerifyEmail).await {
+            if let Err(error) = self
+                .ports
+                .mail_token(&profile, email, TokenPurpose::VerifyEmail)
+                .await
+            {
                 tracing::warn!(%error, user = user.id.get(), "could not prepare the verification mail of a new account");
             }
         }
@@ -208,7 +227,7 @@ impl Accounts for AccountService {
         username: &str,
         password: &PasswordAttempt,
     ) -> Result<User, Error> {
-                let stored = match Username::parse(username) {
+        let stored = match Username::parse(username) {
             Ok(username) => self.ports.users.find_credentials(&username).await?,
             Err(_) => None,
         };
@@ -231,8 +250,7 @@ impl Accounts for AccountService {
             }
             _ => {
                 let decoy = self.decoy_hash().await?;
-                self
-                    .ports
+                self.ports
                     .hasher
                     .verify(password, decoy)
                     .await
@@ -255,7 +273,7 @@ impl Accounts for AccountService {
         user: UserId,
         mut change: ProfileChange,
     ) -> Result<Profile, Error> {
-                let current = self.profile(user).await?;
+        let current = self.profile(user).await?;
         // The same address, whatever its letter case, keeps its verification.
         if let Some(Some(email)) = &change.email {
             if current.email.as_ref().is_some_and(|had| had.same_as(email)) {
@@ -285,7 +303,7 @@ impl Accounts for AccountService {
         current: &PasswordAttempt,
         new: Password,
     ) -> Result<(), Error> {
-                self.confirm_password(user, current).await?;
+        self.confirm_password(user, current).await?;
         let hash = self.ports.hash(&new).await?;
         if !self.ports.users.set_password(user, hash).await? {
             return Err(Error::AccountGone);
@@ -293,12 +311,8 @@ impl Accounts for AccountService {
         self.end_sessions(user, Some(keep)).await
     }
 
-    async fn delete_account(
-        &self,
-        user: UserId,
-        password: &PasswordAttempt,
-    ) -> Result<(), Error> {
-                self.confirm_password(user, password).await?;
+    async fn delete_account(&self, user: UserId, password: &PasswordAttempt) -> Result<(), Error> {
+        self.confirm_password(user, password).await?;
         self.ports.users.delete_user(user).await?;
         self.events.publish(user, Change::SessionsEnded);
         Ok(())
@@ -316,7 +330,10 @@ impl Accounts for AccountService {
     }
 
     async fn verify_email(&self, token: &SecretToken) -> Result<(), Error> {
-                let taken = self.ports.take_token(token, TokenPurpose::VerifyEmail).await?;
+        let taken = self
+            .ports
+            .take_token(token, TokenPurpose::VerifyEmail)
+            .await?;
         if self
             .ports
             .users
@@ -339,7 +356,10 @@ impl Accounts for AccountService {
     }
 
     async fn reset_password(&self, token: &SecretToken, new: Password) -> Result<(), Error> {
-                let taken = self.ports.take_token(token, TokenPurpose::ResetPassword).await?;
+        let taken = self
+            .ports
+            .take_token(token, TokenPurpose::ResetPassword)
+            .await?;
         let hash = self.ports.hash(&new).await?;
         if !self.ports.users.set_password(taken.user, hash).await? {
             return Err(Error::InvalidToken);
@@ -592,7 +612,9 @@ mod tests {
             mocks
                 .users
                 .expect_find_profile_by_email()
-                .returning(move |_| Ok(email_owner.then(|| profile(Some("ada@example.com"), true))));
+                .returning(
+                    move |_| Ok(email_owner.then(|| profile(Some("ada@example.com"), true))),
+                );
             mocks.mailer.expect_send().never();
             let (service, _) = mocks.service();
             let error = service
@@ -866,10 +888,7 @@ mod tests {
             .expect_take_token()
             .with(eq(stale.digest()), eq(TokenPurpose::VerifyEmail))
             .returning(|_, purpose| Ok(Some(token_for(purpose, 1000))));
-        mocks
-            .tokens
-            .expect_take_token()
-            .returning(|_, _| Ok(None));
+        mocks.tokens.expect_take_token().returning(|_, _| Ok(None));
         let mut verified = 0;
         mocks
             .users
@@ -920,10 +939,7 @@ mod tests {
             .with(eq(token.digest()), eq(TokenPurpose::ResetPassword))
             .times(1)
             .returning(|_, purpose| Ok(Some(token_for(purpose, 1))));
-        mocks
-            .tokens
-            .expect_take_token()
-            .returning(|_, _| Ok(None));
+        mocks.tokens.expect_take_token().returning(|_, _| Ok(None));
         mocks
             .users
             .expect_set_password()

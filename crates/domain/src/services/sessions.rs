@@ -166,7 +166,10 @@ where
     }
 
     async fn end_all_but(&self, user: UserId, keep: SessionId) -> Result<u64, Error> {
-        let ended = self.sessions.delete_other_sessions(user, Some(keep)).await?;
+        let ended = self
+            .sessions
+            .delete_other_sessions(user, Some(keep))
+            .await?;
         if ended > 0 {
             self.events.publish(user, Change::SessionsEnded);
         }
@@ -397,9 +400,9 @@ mod tests {
         sessions
             .expect_load_session()
             .returning(move |_, _| Ok(Some(live(deadline))));
-        sessions.expect_touch_session().returning(|_, _, _| {
-            Err(StorageError::Unavailable(BoxError::from("read-only file")))
-        });
+        sessions
+            .expect_touch_session()
+            .returning(|_, _, _| Err(StorageError::Unavailable(BoxError::from("read-only file"))));
         clock.advance(Duration::from_secs(600));
         let resumed = service(sessions, &clock).resume(&key(0)).await.unwrap();
         assert_eq!(resumed.unwrap().expires_at, deadline);

@@ -61,9 +61,7 @@ pub(crate) struct ProfileBody {
 
 /// A field that is present, even as `null`, is `Some`; a field left out is `None`
 /// (through `#[serde(default)]`).
-fn present<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
@@ -71,7 +69,7 @@ fn present<'de, D: Deserializer<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(
     as = PasswordChange,
-    examples(json!({"current_password": "correct horse", "new_password": "battery staple"}))
+    examples(json!({"current_password": "correct horse battery", "new_password": "battery staple"}))
 )]
 pub(crate) struct PasswordChangeBody {
     /// The password now (400 `validation_failed` when wrong).
@@ -83,7 +81,7 @@ pub(crate) struct PasswordChangeBody {
 
 /// The account's password, to confirm deleting it.
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(as = PasswordConfirmation, examples(json!({"password": "correct horse"})))]
+#[schema(as = PasswordConfirmation, examples(json!({"password": "correct horse battery"})))]
 pub(crate) struct PasswordBody {
     /// The password now (400 `validation_failed` when wrong).
     #[schema(format = Password)]
@@ -107,7 +105,10 @@ pub(crate) struct SessionOut<'a> {
     #[schema(value_type = String, format = DateTime, examples("2026-11-25T06:09:55.020Z"))]
     last_seen_at: Timestamp,
     /// What the client said it was when it logged in; `null` when it said nothing.
-    #[schema(required = true, examples("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"))]
+    #[schema(
+        required = true,
+        examples("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0")
+    )]
     user_agent: Option<&'a str>,
     /// Whether it is the session of this request.
     current: bool,

@@ -113,7 +113,11 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
             .route(web::get().to(accounts::profile))
             .route(web::patch().to(accounts::update_profile))
             // A password check: limited like a login.
-            .route(web::delete().to(accounts::delete_account).wrap(per_address())),
+            .route(
+                web::delete()
+                    .to(accounts::delete_account)
+                    .wrap(per_address()),
+            ),
     )
     .service(
         resource("/me/password", "POST")

@@ -150,8 +150,8 @@ impl SessionRepository for Database {
     ) -> Result<u64, StorageError> {
         let deleted = self
             .write(move |connection| {
-                // `id NOT IN (keep)`; with nothing to keep, `NOT IN ()`, which diesel
-                // writes as true.
+                // `id` is none of the (zero or one) kept: with nothing to keep, diesel
+                // writes a condition every row meets.
                 diesel::delete(
                     sessions::table
                         .filter(sessions::user_id.eq(user.get()))

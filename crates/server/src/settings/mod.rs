@@ -695,7 +695,10 @@ impl Settings {
                 "rate_limit.mail_per_minute",
                 u64::from(self.rate_limit.mail_per_minute),
             ),
-            ("rate_limit.mail_burst", u64::from(self.rate_limit.mail_burst)),
+            (
+                "rate_limit.mail_burst",
+                u64::from(self.rate_limit.mail_burst),
+            ),
             ("mail.retry_first_ms", self.mail.retry_first_ms),
             ("mail.retry_max_ms", self.mail.retry_max_ms),
             ("bot.max_tokens", u64::from(self.bot.max_tokens)),

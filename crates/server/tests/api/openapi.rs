@@ -32,9 +32,10 @@ const METHODS: [&str; 8] = [
 ];
 
 /// Every error code of SPEC §2, plus the bot's and the body timeout's.
-const SPEC_CODES: [&str; 14] = [
+const SPEC_CODES: [&str; 15] = [
     "bad_request",
     "validation_failed",
+    "invalid_token",
     "unauthorized",
     "forbidden",
     "not_found",
@@ -537,7 +538,16 @@ async fn probe(
         assert_eq!(prober.post("/api/login", login).await.status, 200);
     }
     let mut concrete = path.to_owned();
-    if path.contains("{id}") {
+    if path == "/api/me/sessions/{id}" {
+        // Another session of the prober's, made for this probe alone (it ends it).
+        let mut other = Client::new(&server.base);
+        let login = json!({"username": "prober", "password": "correct horse"});
+        assert_eq!(other.post("/api/login", login).await.status, 200);
+        let listed = prober.get("/api/me/sessions").await;
+        let sessions = listed.body.as_array().unwrap();
+        let id = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].to_string();
+        concrete = path.replace("{id}", &id);
+    } else if path.contains("{id}") {
         // A conversation of the prober's own, with a message, made for this probe
         // alone (the probe may delete it).
         let id = prober.create_conversation("probed").await;

@@ -32,6 +32,13 @@ pub fn settings(db: &TestDb, overrides: &[(&str, &str)]) -> Settings {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    // Mail goes to files under target/, never into the working directory; the tests
+    // that read mail give a directory (or an SMTP server) of their own.
+    let mail = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("mail");
+    environment.insert(
+        "CHATBOT__MAIL__FILE_DIR".to_owned(),
+        mail.display().to_string(),
+    );
     for (key, value) in overrides {
         environment.insert((*key).to_owned(), (*value).to_owned());
     }
@@ -148,6 +155,17 @@ impl Client {
 
     pub async fn delete(&mut self, path: &str) -> Reply {
         self.send(awc::http::Method::DELETE, path, None, &[]).await
+    }
+
+    /// A DELETE with a JSON body (deleting the account takes the password).
+    pub async fn delete_with(&mut self, path: &str, body: Value) -> Reply {
+        self.send(awc::http::Method::DELETE, path, Some(body.to_string()), &[])
+            .await
+    }
+
+    pub async fn patch(&mut self, path: &str, body: Value) -> Reply {
+        self.send(awc::http::Method::PATCH, path, Some(body.to_string()), &[])
+            .await
     }
 
     /// Any request: `body` is sent as JSON unless `headers` set a content type.
