@@ -85,7 +85,9 @@ impl SessionStore for SessionStoreAdapter {
         };
         match serde_json::from_str::<HashMap<String, String>>(&record.state) {
             Ok(mut state) => {
-                state.extend(entry(record.id.get()).map(|id| (SESSION_ID.to_owned(), id)));
+                if let Some(id) = entry(record.id.get()) {
+                    state.insert(SESSION_ID.to_owned(), id);
+                }
                 if let Some(agent) = record.user_agent.as_deref().and_then(entry) {
                     state.insert(USER_AGENT.to_owned(), agent);
                 }

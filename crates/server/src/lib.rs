@@ -535,8 +535,11 @@ fn mailer(settings: &Settings) -> Result<LettreMailer, StartError> {
     .map_err(|source| StartError::Mail {
         settings: [
             "mail.transport",
+            "mail.file_dir",
             "mail.smtp_url",
             "mail.from",
+            "mail.retry_first_ms",
+            "mail.retry_max_ms",
             "app.public_url",
         ]
         .map(|key| settings.setting(key).to_string())
