@@ -89,6 +89,10 @@ pub trait TokenRepository: Send + Sync {
         purpose: TokenPurpose,
     ) -> Result<Option<AccountToken>, StorageError>;
 
+    /// Deletes every token of `user` for `purpose` (their address or password
+    /// changed: links mailed before must not work).
+    async fn revoke_tokens(&self, user: UserId, purpose: TokenPurpose) -> Result<(), StorageError>;
+
     /// Deletes every token expired by `now`; returns how many.
     async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StorageError>;
 }

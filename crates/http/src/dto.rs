@@ -30,7 +30,7 @@ pub(crate) use accounts::{
 /// A username and a password to log in with: any pair that does not match an account,
 /// whatever its shape, is a 401, so that an account made under older rules can still
 /// log in.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(
     as = Credentials,
     examples(json!({"username": "alice", "password": "correct horse"}))
@@ -44,7 +44,7 @@ pub(crate) struct CredentialsBody {
 
 /// A new account's username and password (and, optionally, email address), which must
 /// follow the rules below (400 `validation_failed` otherwise).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(
     as = NewAccount,
     examples(json!({"username": "alice", "password": "correct horse"}))
@@ -64,6 +64,21 @@ pub(crate) struct SignUpBody {
 fn optional_signup_email() -> ObjectBuilder {
     accounts::email().schema_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
+
+/// Implements `Debug` for request bodies that carry a password or a token as
+/// `Name { .. }`: nothing of them reaches a log.
+macro_rules! secret_debug {
+    ($($name:ident),+) => {
+        $(impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        })+
+    };
+}
+use secret_debug;
+
+secret_debug!(CredentialsBody, SignUpBody);
 
 /// A new conversation; without a name (or with `null`) it is called "New conversation".
 #[derive(Debug, Deserialize, ToSchema)]

@@ -102,9 +102,14 @@ impl RateLimiters {
 
 /// The quota of `limit`; `None` when it is zero.
 fn quota(limit: Limit) -> Option<Quota> {
-    Quota::with_period(Duration::from_secs(60) / limit.per_minute.max(1))?
+    Quota::with_period(period(limit)?)?
         .allow_burst(NonZeroU32::new(limit.burst)?)
         .into()
+}
+
+/// The time one request of `limit` takes to come back; `None` when it is zero.
+fn period(limit: Limit) -> Option<Duration> {
+    Duration::from_secs(60).checked_div(limit.per_minute)
 }
 
 /// Seconds to wait after `negative`, at least one.
@@ -124,11 +129,11 @@ fn limiter<K: KeyExtractor>(
     limit: Limit,
     key: K,
 ) -> Option<GovernorConfig<K, NoOpMiddleware<QuantaInstant>>> {
-    if limit.per_minute == 0 || limit.burst == 0 {
+    if limit.burst == 0 {
         return None;
     }
     GovernorConfigBuilder::default()
-        .period(Duration::from_secs(60) / limit.per_minute)
+        .period(period(limit)?)
         .burst_size(limit.burst)
         .key_extractor(key)
         .finish()

@@ -87,15 +87,11 @@ impl AccountService {
             .find_credentials_of(user)
             .await?
             .ok_or(Error::AccountGone)?;
-        // As at login: an attempt longer than any password is never hashed.
-        let fits = attempt.expose().len() <= Password::MAX_BYTES;
-        let matches = fits
+        let matches = fits(attempt)
             && self
                 .ports
-                .hasher
                 .verify(attempt, &credentials.password_hash)
-                .await
-                .map_err(Error::Hashing)?;
+                .await?;
         if matches {
             Ok(())
         } else {
@@ -114,9 +110,23 @@ impl AccountService {
     }
 }
 
+/// Whether `attempt` can be a password at all: signup refuses longer ones, and a
+/// hasher may truncate longer input, so such an attempt is never checked against a
+/// real hash.
+fn fits(attempt: &PasswordAttempt) -> bool {
+    attempt.expose().len() <= Password::MAX_BYTES
+}
+
 impl AccountPorts {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, Error> {
         self.hasher.hash(password).await.map_err(Error::Hashing)
+    }
+
+    async fn verify(&self, attempt: &PasswordAttempt, hash: &PasswordHash) -> Result<bool, Error> {
+        self.hasher
+            .verify(attempt, hash)
+            .await
+            .map_err(Error::Hashing)
     }
 
     /// Makes a token for `purpose`, stores its digest (voiding older ones of the same
@@ -231,30 +241,22 @@ impl Accounts for AccountService {
             Ok(username) => self.ports.users.find_credentials(&username).await?,
             Err(_) => None,
         };
-        // Signup refuses longer passwords, and a hasher may truncate longer input, so
-        // such an attempt must never be verified against a real hash.
-        let fits = password.expose().len() <= Password::MAX_BYTES;
         match stored {
-            Some(credentials) if fits => {
-                let matches = self
+            Some(credentials) if fits(password) => {
+                if self
                     .ports
-                    .hasher
                     .verify(password, &credentials.password_hash)
-                    .await
-                    .map_err(Error::Hashing)?;
-                if matches {
+                    .await?
+                {
                     Ok(credentials.user)
                 } else {
                     Err(Error::InvalidCredentials)
                 }
             }
             _ => {
+                // The same work as a wrong password, so timing tells no names.
                 let decoy = self.decoy_hash().await?;
-                self.ports
-                    .hasher
-                    .verify(password, decoy)
-                    .await
-                    .map_err(Error::Hashing)?;
+                self.ports.verify(password, decoy).await?;
                 Err(Error::InvalidCredentials)
             }
         }
@@ -280,6 +282,7 @@ impl Accounts for AccountService {
                 change.email = None;
             }
         }
+        let address_changes = change.email.is_some();
         let new_email = change.email.clone().flatten();
         if change == ProfileChange::default() {
             return Ok(current);
@@ -288,10 +291,24 @@ impl Accounts for AccountService {
             Err(StorageError::Conflict) => return Err(Error::EmailTaken),
             result => result?.ok_or(Error::AccountGone)?,
         };
-        if let Some(email) = new_email {
+        if address_changes {
+            // A reset link went to the old address: whoever reads that mailbox now
+            // must not get in with it.
             self.ports
-                .mail_token(&profile, email, TokenPurpose::VerifyEmail)
+                .tokens
+                .revoke_tokens(user, TokenPurpose::ResetPassword)
                 .await?;
+        }
+        if let Some(email) = new_email {
+            // The change is made: a mail that cannot be prepared is asked for again
+            // (POST /api/me/email/verify), never a failed change.
+            let mailed = self
+                .ports
+                .mail_token(&profile, email, TokenPurpose::VerifyEmail)
+                .await;
+            if let Err(error) = mailed {
+                tracing::warn!(%error, user = user.get(), "could not prepare a verification mail");
+            }
         }
         Ok(profile)
     }
@@ -308,6 +325,11 @@ impl Accounts for AccountService {
         if !self.ports.users.set_password(user, hash).await? {
             return Err(Error::AccountGone);
         }
+        // A reset link mailed before would undo the change.
+        self.ports
+            .tokens
+            .revoke_tokens(user, TokenPurpose::ResetPassword)
+            .await?;
         self.end_sessions(user, Some(keep)).await
     }
 
@@ -734,6 +756,12 @@ mod tests {
             .withf(|user, hash| *user == ADA && hash.as_str() == "hashed")
             .times(1)
             .returning(|_, _| Ok(true));
+        mocks
+            .tokens
+            .expect_revoke_tokens()
+            .with(eq(ADA), eq(TokenPurpose::ResetPassword))
+            .times(1)
+            .returning(|_, _| Ok(()));
         let (service, _) = mocks.service();
         let new = Password::parse("new password").unwrap();
 
@@ -791,6 +819,12 @@ mod tests {
             })
             .times(1)
             .returning(|_, _| Ok(Some(profile(Some("new@example.com"), false))));
+        mocks
+            .tokens
+            .expect_revoke_tokens()
+            .with(eq(ADA), eq(TokenPurpose::ResetPassword))
+            .times(1)
+            .returning(|_, _| Ok(()));
         let (service, _) = mocks.service();
 
         let same = ProfileChange {

@@ -66,7 +66,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 }
 
 /// The password a user has and the one they want instead.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(
     as = PasswordChange,
     examples(json!({"current_password": "correct horse battery", "new_password": "battery staple"}))
@@ -80,7 +80,7 @@ pub(crate) struct PasswordChangeBody {
 }
 
 /// The account's password, to confirm deleting it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(as = PasswordConfirmation, examples(json!({"password": "correct horse battery"})))]
 pub(crate) struct PasswordBody {
     /// The password now (400 `validation_failed` when wrong).
@@ -128,7 +128,7 @@ impl<'a> SessionOut<'a> {
 }
 
 /// A token from a mailed link.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(as = Token, examples(json!({"token": "q2Xb8vQ0kD7rT1mZ4yW9cN3pH6sJ5fL0aE2uG8iK1oB"})))]
 pub(crate) struct TokenBody {
     /// The `token` of the link's query string, as it came.
@@ -144,7 +144,7 @@ pub(crate) struct ForgotBody {
 }
 
 /// A token from a reset link, and the new password.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[schema(
     as = PasswordReset,
     examples(json!({"token": "q2Xb8vQ0kD7rT1mZ4yW9cN3pH6sJ5fL0aE2uG8iK1oB", "new_password": "battery staple"}))
@@ -155,6 +155,9 @@ pub(crate) struct ResetBody {
     #[schema(schema_with = password)]
     pub(crate) new_password: String,
 }
+
+// Passwords and tokens stay out of `{:?}`, and so out of any log.
+super::secret_debug!(PasswordChangeBody, PasswordBody, TokenBody, ResetBody);
 
 /// An email address.
 pub(super) fn email() -> ObjectBuilder {

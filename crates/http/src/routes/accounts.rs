@@ -4,8 +4,8 @@
 use actix_session::Session;
 use actix_web::{HttpResponse, web};
 use chatbot_domain::{
-    DisplayName, Email, Field, Password, PasswordAttempt, ProfileChange, SecretToken, SessionId,
-    UserId, ValidationError,
+    DisplayName, Email, Error, Field, Password, PasswordAttempt, ProfileChange, SecretToken,
+    SessionId, UserId, ValidationError,
 };
 
 use crate::State;
@@ -13,7 +13,7 @@ use crate::dto::{
     ForgotBody, Notice, PasswordBody, PasswordChangeBody, ProfileBody, ProfileOut, ResetBody,
     SessionOut, TokenBody,
 };
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
 use crate::session::{CurrentSession, CurrentUser};
 
@@ -79,8 +79,12 @@ pub(super) async fn update_profile(
             .map(|email| email.as_deref().map(Email::parse).transpose())
             .transpose()?,
     };
-    if matches!(change.email, Some(Some(_))) {
-        check_mail(&state, user_key(user))?;
+    if let Some(Some(email)) = &change.email {
+        // Only a new address is mailed, and only a mail spends the budget.
+        let current = state.services.accounts.profile(user).await?;
+        if !current.email.is_some_and(|had| had.same_as(email)) {
+            check_mail(&state, user_key(user))?;
+        }
     }
     let profile = state.services.accounts.update_profile(user, change).await?;
     Ok(HttpResponse::Ok().json(ProfileOut::from(&profile)))
@@ -120,7 +124,8 @@ pub(super) async fn change_password(
         .services
         .accounts
         .change_password(current.user, current.session, &attempt, new)
-        .await?;
+        .await
+        .map_err(|error| wrong_password_of(error, Field::CurrentPassword))?;
     // A new key: a copy of the old cookie, wherever it went, is worth nothing now.
     session.renew();
     Ok(HttpResponse::Ok().json(Notice {
@@ -159,7 +164,8 @@ pub(super) async fn delete_account(
         .services
         .accounts
         .delete_account(user, &attempt)
-        .await?;
+        .await
+        .map_err(|error| wrong_password_of(error, Field::Password))?;
     session.purge();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -366,6 +372,17 @@ pub(super) async fn reset_password(
 /// A new password, its errors naming the field it came in.
 fn new_password(raw: &str) -> Result<Password, ValidationError> {
     Password::parse(raw).map_err(|invalid| ValidationError::new(Field::NewPassword, invalid.rule))
+}
+
+/// `error`, a wrong password named as the `field` it came in.
+fn wrong_password_of(error: Error, field: Field) -> ApiError {
+    match error {
+        Error::WrongPassword => ApiError::new(
+            ErrorKind::ValidationFailed,
+            format!("{field} is wrong: give the password you log in with now."),
+        ),
+        other => other.into(),
+    }
 }
 
 /// The per-account mail budget's key of `user`.

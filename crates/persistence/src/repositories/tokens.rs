@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chatbot_domain::ports::TokenRepository;
 use chatbot_domain::{
-    AccountToken, NewAccountToken, SecretDigest, StorageError, Timestamp, TokenPurpose,
+    AccountToken, NewAccountToken, SecretDigest, StorageError, Timestamp, TokenPurpose, UserId,
 };
 use diesel::prelude::*;
 
@@ -56,6 +56,19 @@ impl TokenRepository for Database {
             })
             .await?;
         taken.map(TokenRow::into_token).transpose()
+    }
+
+    async fn revoke_tokens(&self, user: UserId, purpose: TokenPurpose) -> Result<(), StorageError> {
+        self.write(move |connection| {
+            diesel::delete(
+                account_tokens::table
+                    .filter(account_tokens::user_id.eq(user.get()))
+                    .filter(account_tokens::purpose.eq(purpose.as_str())),
+            )
+            .execute(connection)
+        })
+        .await?;
+        Ok(())
     }
 
     async fn purge_expired_tokens(&self, now: Timestamp) -> Result<u64, StorageError> {

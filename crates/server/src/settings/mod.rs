@@ -621,6 +621,10 @@ impl Settings {
                 problem,
             })?;
         settings.check()?;
+        if settings.profile == Profile::Production {
+            let warnings = settings.production_mail_warnings();
+            settings.warnings.extend(warnings);
+        }
         Ok(settings)
     }
 
@@ -794,6 +798,31 @@ impl Settings {
         Ok(())
     }
 
+    /// What in `[mail]` and `app.public_url` suits development only: production
+    /// starts anyway (`docker compose up` must work before a relay is set up), and
+    /// says so.
+    fn production_mail_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.mail.transport == MailTransport::File {
+            warnings.push(format!(
+                "{}: mail is written to files under {} and reaches nobody; set \
+                 CHATBOT__MAIL__TRANSPORT=smtp and CHATBOT__MAIL__SMTP_URL (README: Accounts and mail)",
+                self.setting("mail.transport"),
+                self.mail.file_dir.display(),
+            ));
+        }
+        let local = ["://localhost", "://127.", "://[::1]"];
+        if local.iter().any(|host| self.app.public_url.contains(host)) {
+            warnings.push(format!(
+                "{}: mailed links point at {}, which only this machine reaches; set \
+                 CHATBOT__APP__PUBLIC_URL to the address people use",
+                self.setting("app.public_url"),
+                self.app.public_url,
+            ));
+        }
+        warnings
+    }
+
     /// `session.idle_timeout_seconds` as a duration.
     pub fn session_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.session.idle_timeout_seconds)
@@ -897,6 +926,34 @@ mod tests {
             let error = load(&[(key, "0")]).unwrap_err().to_string();
             assert!(error.contains("must be at least 1"), "{key}: {error}");
         }
+    }
+
+    #[test]
+    fn production_warns_of_mail_that_reaches_nobody() {
+        let production =
+            load(&[("APP_ENV", "production"), ("SECRET_KEY", &"k".repeat(40))]).unwrap();
+        let warnings = production.warnings().join("\n");
+        assert!(warnings.contains("mail.transport"), "{warnings}");
+        assert!(warnings.contains("app.public_url"), "{warnings}");
+        let relayed = load(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", &"k".repeat(40)),
+            ("CHATBOT__MAIL__TRANSPORT", "smtp"),
+            ("CHATBOT__MAIL__SMTP_PASSWORD", "secret"),
+            ("CHATBOT__APP__PUBLIC_URL", "https://chat.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            relayed.warnings(),
+            [] as [String; 0],
+            "the SMTP password is a known key"
+        );
+        assert_eq!(relayed.mail.smtp_password.as_deref(), Some("secret"));
+        assert!(!format!("{:?}", relayed.mail).contains("secret"));
+        assert!(
+            load(&[]).unwrap().warnings().is_empty(),
+            "development: files are the point"
+        );
     }
 
     #[test]

@@ -61,12 +61,14 @@ pub(super) const ALIASES: [(&str, &str); 5] = [
 ];
 
 /// Keys without a default, so absent from `config/default.toml`.
-const OPTIONAL_KEYS: [&str; 5] = [
+const OPTIONAL_KEYS: [&str; 7] = [
     "server.workers",
     "session.secret",
     "bot.model",
     "bot.api_key",
     "bot.temperature",
+    "mail.smtp_username",
+    "mail.smtp_password",
 ];
 
 /// The prefix of the variables that set keys.

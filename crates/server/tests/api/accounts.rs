@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use awc::http::Method;
 use chatbot_domain::{ManualClock, SecretDigest, Timestamp};
 use chatbot_mail::testing::{ReceivedMail, SmtpSink, free_port};
 use serde_json::json;
@@ -436,7 +437,7 @@ api_tests! {
         server.stop().await;
     }
 
-    async fn a_reset_link_expires_after_30_minutes_and_a_newer_one_voids_it(db) {
+    async fn links_expire_a_newer_reset_link_voids_the_older_and_a_new_address_voids_both(db) {
         let mail = tempfile::tempdir().unwrap();
         let clock = ManualClock::starting_at(Timestamp::from_unix_millis(1_795_586_834_000).unwrap());
         let server = Server::start_with_clock(mailing_to(&db, mail.path()), &clock).await;
@@ -449,11 +450,24 @@ api_tests! {
         assert_eq!(server.client().post("/api/password/forgot", forgot.clone()).await.status, 202);
         let second = token_in(&mail_in(mail.path(), 3).await[2], "/reset");
 
+        let verify = token_in(&mail_in(mail.path(), 3).await[0], "/verify");
         let reset = |token: String| json!({"token": token, "new_password": "a brand new one"});
         server.client().post("/api/password/reset", reset(first)).await.assert_error(400, "invalid_token");
         clock.advance(Duration::from_secs(30 * 60));
         server.client().post("/api/password/reset", reset(second)).await.assert_error(400, "invalid_token");
         assert_eq!(log_in(&mut alice, "alice", PASSWORD).await.status, 200, "no reset happened");
+
+        // A verification link lasts a day.
+        clock.advance(Duration::from_secs(24 * 60 * 60 - 30 * 60));
+        server.client().post("/api/email/verify", json!({"token": verify})).await.assert_error(400, "invalid_token");
+        assert_eq!(log_in(&mut alice, "alice", PASSWORD).await.status, 200, "the session idled out");
+        assert_eq!(alice.get("/api/me").await.body["email_verified"], false);
+
+        // A reset link mailed to an address the account left no longer works.
+        assert_eq!(server.client().post("/api/password/forgot", forgot).await.status, 202);
+        let third = token_in(&mail_in(mail.path(), 4).await[3], "/reset");
+        assert_eq!(alice.patch("/api/me", json!({"email": "alice@new.example"})).await.status, 200);
+        server.client().post("/api/password/reset", reset(third)).await.assert_error(400, "invalid_token");
         server.stop().await;
     }
 
@@ -466,20 +480,43 @@ api_tests! {
                 ("CHATBOT__RATE_LIMIT__ENABLED", "true"),
                 ("CHATBOT__RATE_LIMIT__MAIL_BURST", "2"),
                 ("CHATBOT__RATE_LIMIT__AUTH_BURST", "4"),
+                ("CHATBOT__RATE_LIMIT__TRUSTED_PROXIES", "127.0.0.1"),
             ],
         ))
         .await;
         let mut alice = server.client();
         alice.sign_up_and_log_in("alice").await;
 
-        // Per address asked for: a third reset for one address is refused, whoever asks.
-        let forgot = json!({"email": "someone@example.com"});
-        for _ in 0..2 {
-            assert_eq!(server.client().post("/api/password/forgot", forgot.clone()).await.status, 202);
+        // Per address asked for: a third reset for one address is refused, from
+        // whichever client address (the proxy says) it comes.
+        let forgot = json!({"email": "someone@example.com"}).to_string();
+        let from = |n: u8| format!("203.0.113.{n}");
+        for n in 1..=2 {
+            let client = from(n);
+            let reply = server.client().send(Method::POST, "/api/password/forgot", Some(forgot.clone()), &[("x-forwarded-for", &client)]).await;
+            assert_eq!(reply.status, 202, "{reply:?}");
         }
-        let limited = server.client().post("/api/password/forgot", forgot).await;
+        let client = from(3);
+        let limited = server.client().send(Method::POST, "/api/password/forgot", Some(forgot), &[("x-forwarded-for", &client)]).await;
         limited.assert_error(429, "rate_limited");
         assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+        // Per client address: a third mail from one client, whatever the address.
+        let client = from(9);
+        for n in 1..=3 {
+            let other = json!({"email": format!("other{n}@example.com")}).to_string();
+            let reply = server.client().send(Method::POST, "/api/password/forgot", Some(other), &[("x-forwarded-for", &client)]).await;
+            assert_eq!(reply.status.as_u16(), if n < 3 { 202 } else { 429 }, "{reply:?}");
+        }
+        // Per account: verification mails, whatever the client address.
+        assert_eq!(alice.patch("/api/me", json!({"email": "alice@example.com"})).await.status, 200);
+        let client = from(20);
+        let verify = alice.send(Method::POST, "/api/me/email/verify", None, &[("x-forwarded-for", &client)]).await;
+        assert_eq!(verify.status, 202, "{verify:?}");
+        let client = from(21);
+        let limited = alice.send(Method::POST, "/api/me/email/verify", None, &[("x-forwarded-for", &client)]).await;
+        limited.assert_error(429, "rate_limited");
+        // A change that mails nothing spends nothing.
+        assert_eq!(alice.patch("/api/me", json!({"display_name": "A", "email": "ALICE@example.com"})).await.status, 200);
 
         // Wrong current passwords count like logins (signup and login took 2 of 4).
         let wrong = json!({"current_password": "guess", "new_password": "a new password"});

@@ -13,7 +13,7 @@ api_tests! {
         let mut alice = server.client();
         alice.sign_up_and_log_in("alice").await;
         let id = alice.create_conversation("kept").await;
-        let body = || Some(json!({"name": "hijacked", "text": "hi", "username": "mallory", "password": "password1"}).to_string());
+        let body = || Some(json!({"name": "hijacked", "text": "hi", "username": "mallory", "password": "correct horse", "display_name": "hijacked", "current_password": "correct horse", "new_password": "hijacked!", "email": "mallory@example.com", "token": "t"}).to_string());
 
         for (method, path) in [
             (Method::POST, "/api/signup".to_owned()),
@@ -23,12 +23,23 @@ api_tests! {
             (Method::POST, format!("/api/conversations/{id}/messages")),
             (Method::DELETE, format!("/api/conversations/{id}")),
             (Method::POST, "/api/logout".to_owned()),
+            (Method::PATCH, "/api/me".to_owned()),
+            (Method::DELETE, "/api/me".to_owned()),
+            (Method::POST, "/api/me/password".to_owned()),
+            (Method::DELETE, "/api/me/sessions".to_owned()),
+            (Method::DELETE, "/api/me/sessions/1".to_owned()),
+            (Method::POST, "/api/me/email/verify".to_owned()),
+            (Method::POST, "/api/email/verify".to_owned()),
+            (Method::POST, "/api/password/forgot".to_owned()),
+            (Method::POST, "/api/password/reset".to_owned()),
         ] {
             let reply = alice.send(method.clone(), &path, body(), &[EVIL]).await;
             reply.assert_error(403, "forbidden");
         }
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM messages"), 0);
+        assert_eq!(alice.get("/api/me").await.body["display_name"], "alice");
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM sessions"), 1);
         let listed = alice.get("/api/conversations").await;
         assert_eq!(listed.status, 200, "still logged in");
         assert_eq!(listed.body[0]["name"], "kept");

@@ -188,6 +188,27 @@ api_tests! {
         assert_eq!(stays.next().await, json!({"type": "pong"}));
     }
 
+    async fn a_revoked_session_and_a_deleted_account_close_their_sockets_with_4001(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut laptop = server.client();
+        laptop.sign_up_and_log_in("alice").await;
+        let mut phone = server.client();
+        phone.post("/api/login", json!({"username": "alice", "password": "correct horse"})).await;
+        let mut phone_socket = phone.socket().await;
+        let mut laptop_socket = laptop.socket().await;
+
+        let sessions = laptop.get("/api/me/sessions").await.body;
+        let phone_id = sessions.as_array().unwrap().iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+        assert_eq!(laptop.delete(&format!("/api/me/sessions/{phone_id}")).await.status, 204);
+        assert_eq!(phone_socket.closing().await.0, Closed::With(4001, "the session ended: log in again".to_owned()));
+        laptop_socket.send(json!({"type": "ping"})).await;
+        assert_eq!(laptop_socket.next().await, json!({"type": "pong"}), "the revoking session's stays");
+
+        let deleted = laptop.delete_with("/api/me", json!({"password": "correct horse"})).await;
+        assert_eq!(deleted.status, 204);
+        assert_eq!(laptop_socket.closing().await.0, Closed::With(4001, "the session ended: log in again".to_owned()));
+    }
+
     async fn a_client_that_does_not_read_is_closed_with_4008_and_holds_up_no_one(db) {
         // About 8 MB of reply in 8,000 deltas: more than a stalled client's connection
         // holds (the kernel buffers up to 4 MiB of a socket's unsent bytes here) and
