@@ -22,7 +22,7 @@ pub struct MailConfig {
     /// `{public_url}/verify?token=…` and `{public_url}/reset?token=…`.
     pub public_url: String,
     /// How long to wait before sending again a mail that failed for a reason that may
-    /// pass.
+    /// pass; [`Retry::default`] is 1 second doubling up to 5 minutes.
     pub retry: Retry,
 }
 
@@ -66,7 +66,8 @@ pub enum SmtpTls {
 
 /// The delays between attempts to send a mail that failed for a reason that may pass
 /// (the relay down or slow, an SMTP 4xx answer): `first`, then doubling up to `max`,
-/// for as long as the process runs.
+/// until the mail is sent or its link expires. Each mail has its own delays: the other
+/// mails go on meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry {
     /// The delay after the first failure; more than zero.
@@ -76,10 +77,11 @@ pub struct Retry {
 }
 
 impl Default for Retry {
-    /// 2 seconds, doubling up to 5 minutes.
+    /// 1 second, doubling up to 5 minutes: the server's defaults (`mail.retry_first_ms`,
+    /// `mail.retry_max_ms`).
     fn default() -> Self {
         Self {
-            first: Duration::from_secs(2),
+            first: Duration::from_secs(1),
             max: Duration::from_secs(5 * 60),
         }
     }
@@ -500,6 +502,13 @@ mod tests {
 
     #[test]
     fn retry_delays_must_be_in_order() {
+        assert_eq!(
+            Retry::default(),
+            Retry {
+                first: Duration::from_secs(1),
+                max: Duration::from_secs(5 * 60),
+            }
+        );
         assert!(check_retry(Retry::default()).is_ok());
         let zero = Retry {
             first: Duration::ZERO,

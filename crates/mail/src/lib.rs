@@ -12,10 +12,14 @@
 //!
 //! Sending is off the request: [`send`](chatbot_domain::ports::Mailer::send) queues
 //! the mail in memory and returns; a thread of the crate's own, `chatbot-mail`, sends
-//! the queue in order, retrying failures that may pass with a growing delay and
-//! dropping mail a relay refuses for good (see [`LettreMailer`]).
-//! [`LettreMailer::close`] gives the queue a grace period at shutdown; what is still
-//! queued after it is lost.
+//! new mail in order. A mail that fails for a reason that may pass goes back in the
+//! queue with a growing delay of its own ([`Retry`]: 1 second, doubling up to 5 minutes
+//! by default) while the mails behind it go on; a mail still not sent when its link
+//! expires is dropped, and so is mail a relay refuses for good (see [`LettreMailer`]).
+//! The queue holds at most [`MAX_QUEUED`] (10,000) mails: past that, new mail is dropped
+//! with an ERROR line (the rate limits on the routes that send mail keep it far from
+//! that; the cap bounds memory). [`LettreMailer::close`] gives the queue a grace period
+//! at shutdown; what is still queued after it is lost.
 //!
 //! Why lettre's *blocking* transports on a thread rather than its async ones: mail is
 //! rare, sent one at a time and never awaited by anyone, so a plain thread costs less
@@ -34,8 +38,10 @@
 mod compose;
 mod config;
 mod mailer;
+mod schedule;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use config::{ConfigError, MailConfig, Retry, SmtpTls, Transport};
 pub use mailer::{LettreMailer, SMTP_TIMEOUT};
+pub use schedule::MAX_QUEUED;

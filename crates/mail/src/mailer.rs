@@ -1,14 +1,13 @@
 //! The mailer: a queue in memory and the thread that empties it.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use chatbot_domain::AccountMail;
 use chatbot_domain::ports::Mailer;
-use chatbot_domain::{AccountMail, TokenPurpose};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -16,25 +15,37 @@ use lettre::{Address, FileTransport, Message, SmtpTransport, Transport as _};
 
 use crate::compose::compose;
 use crate::config::{
-    ConfigError, MailConfig, Retry, SmtpRelay, SmtpTls, Transport, check_retry, parse_from,
+    ConfigError, MailConfig, SmtpRelay, SmtpTls, Transport, check_retry, parse_from,
     parse_public_url, prepare_dir,
 };
+use crate::schedule::{MAX_QUEUED, Next, Schedule, Scheduled, Step};
 
 /// How long the SMTP client waits to connect to the relay, and for each answer: short,
 /// so that a dead relay holds the mail thread for seconds, not minutes.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The [`Mailer`] port on lettre: mail is composed at once, queued in memory and sent in
-/// order by a thread of its own (`chatbot-mail`), over SMTP or as `.eml` files.
+/// The [`Mailer`] port on lettre: mail is composed at once, queued in memory and sent by
+/// a thread of its own (`chatbot-mail`), over SMTP or as `.eml` files.
 ///
-/// [`send`](Mailer::send) never blocks and never fails. A mail that fails for a reason
-/// that may pass (the relay refuses the connection or times out, an SMTP 4xx answer, a
-/// file that cannot be written) is tried again after [`Retry::first`], then after
-/// twice as long each time up to [`Retry::max`], for as long as the process runs, the
-/// mails behind it waiting; each failed attempt is logged at WARN. A mail the relay
-/// refuses for good (an SMTP 5xx answer) is logged at ERROR and dropped. A mail sent is
-/// logged at INFO with its purpose and the recipient's domain. No log holds a token, a
-/// link or the recipient's full address.
+/// [`send`](Mailer::send) never blocks and never fails. New mail is sent in the order
+/// it was queued. A mail that fails for a reason that may pass (the relay refuses the
+/// connection or times out, an SMTP 4xx answer such as a greylisting 451, a file that
+/// cannot be written) goes back in the queue with a backoff of its own: it is tried
+/// again after [`Retry::first`](crate::Retry::first), then after twice as long each time
+/// up to [`Retry::max`](crate::Retry::max); meanwhile the thread sends whichever mail is
+/// due next, so one recipient that keeps failing does not hold up the others. Each
+/// failed attempt is logged at WARN. A mail still not sent when its link expires
+/// ([`TokenPurpose::lifetime`](chatbot_domain::TokenPurpose::lifetime) after it was
+/// queued: 24 hours to verify an address, 30 minutes to reset a password) is useless: it
+/// is dropped with a WARN line (its purpose, the recipient's domain, the attempts made).
+/// A mail the relay refuses for good (an SMTP 5xx answer) is logged at ERROR and
+/// dropped. A mail sent is logged at INFO with its purpose and the recipient's domain.
+/// No log holds a token, a link or the recipient's full address.
+///
+/// **The queue is bounded**: it holds at most [`MAX_QUEUED`] (10,000) mails, the one
+/// being sent included; past that `send` drops the new mail with an ERROR line. The
+/// rate limits on the routes that send mail keep it far from full; the cap only bounds
+/// the memory a relay down for hours could take.
 ///
 /// **The queue is in memory only**: mail not sent when the process ends is lost (the
 /// tokens in it expire unused; the user asks for another mail). Call
@@ -55,12 +66,9 @@ struct Shared {
     changed: Condvar,
 }
 
-#[derive(Default)]
 struct State {
-    /// Mail waiting, oldest first (the one being sent is not in it).
-    queue: VecDeque<Job>,
-    /// Whether the thread is sending (or waiting to try again) a mail.
-    in_flight: bool,
+    /// Mail waiting or being sent, each with its next attempt.
+    queue: Schedule<Job>,
     /// Whether `close` was called: no more mail is taken.
     closing: bool,
     /// Set by the thread once closing and nothing is left.
@@ -71,7 +79,6 @@ struct State {
 
 /// A mail ready to go.
 struct Job {
-    purpose: TokenPurpose,
     /// The recipient, kept to be blotted out of error messages.
     address: String,
     /// The recipient's domain, for logs.
@@ -142,13 +149,17 @@ impl LettreMailer {
             }
         };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                queue: Schedule::new(config.retry, MAX_QUEUED),
+                closing: false,
+                finished: false,
+                abandoned: false,
+            }),
             changed: Condvar::new(),
         });
         let worker = Worker {
             shared: Arc::clone(&shared),
             sender,
-            retry: config.retry,
         };
         let thread = thread::Builder::new()
             .name("chatbot-mail".to_owned())
@@ -166,8 +177,9 @@ impl LettreMailer {
     /// Stops taking mail (what is sent from now on is dropped, with a warning), keeps
     /// sending what is queued, retries included, for at most `grace`, and returns the
     /// number of mails not sent by then, which are lost (logged at ERROR when there are
-    /// any). A mail being handed to the relay at that moment counts as not sent, though
-    /// it may still arrive. Closing again returns 0 at once.
+    /// any). Mail whose link expires meanwhile is dropped as always, and not counted. A
+    /// mail being handed to the relay at that moment counts as not sent, though it may
+    /// still arrive. Closing again returns 0 at once.
     pub fn close(&self, grace: Duration) -> usize {
         let deadline = Instant::now().checked_add(grace);
         let mut state = self.shared.lock();
@@ -176,7 +188,7 @@ impl LettreMailer {
         }
         if !state.closing {
             state.closing = true;
-            let queued = state.queue.len() + usize::from(state.in_flight);
+            let queued = state.queue.len();
             tracing::info!(queued, ?grace, "mailer closing: sending what is queued");
             self.shared.changed.notify_all();
         }
@@ -199,11 +211,10 @@ impl LettreMailer {
             state.abandoned = true;
             drop(state);
             self.join();
-            tracing::info!("mailer closed: every queued mail was sent");
+            tracing::info!("mailer closed: the queue is empty");
             return 0;
         }
-        let unsent = state.queue.len() + usize::from(state.in_flight);
-        state.queue.clear();
+        let unsent = state.queue.clear();
         state.abandoned = true;
         self.shared.changed.notify_all();
         drop(state);
@@ -271,12 +282,23 @@ impl Mailer for LettreMailer {
             tracing::warn!(%purpose, %domain, "mail dropped: the mailer is closing");
             return;
         }
-        state.queue.push_back(Job {
-            purpose: mail.purpose,
+        let job = Job {
             address: mail.to.as_str().to_owned(),
             domain,
             message,
-        });
+        };
+        // The time is read under the lock, so that mail is due in the order it is queued.
+        if let Err(job) = state.queue.push(job, mail.purpose, Instant::now()) {
+            drop(state);
+            let domain = job.domain;
+            tracing::error!(
+                %purpose,
+                %domain,
+                max_queued = MAX_QUEUED,
+                "mail dropped: the mail queue is full"
+            );
+            return;
+        }
         self.shared.changed.notify_all();
     }
 }
@@ -287,8 +309,7 @@ impl Drop for LettreMailer {
         if state.abandoned {
             return;
         }
-        let unsent = state.queue.len() + usize::from(state.in_flight);
-        state.queue.clear();
+        let unsent = state.queue.clear();
         state.abandoned = true;
         self.shared.changed.notify_all();
         drop(state);
@@ -371,98 +392,123 @@ impl Sender {
 struct Worker {
     shared: Arc<Shared>,
     sender: Sender,
-    retry: Retry,
 }
 
 impl Worker {
     fn run(self) {
         while let Some(job) = self.next() {
-            self.deliver(&job);
-            let mut state = self.shared.lock();
-            state.in_flight = false;
-            self.shared.changed.notify_all();
+            self.deliver(job);
         }
     }
 
-    /// The next mail to send, waiting for one; `None` when the thread should stop.
-    fn next(&self) -> Option<Job> {
+    /// The next mail to send, waiting until one is due (and dropping the mails whose
+    /// link expired meanwhile); `None` when the thread should stop.
+    fn next(&self) -> Option<Scheduled<Job>> {
         let mut state = self.shared.lock();
         loop {
             if state.abandoned {
                 return None;
             }
-            if let Some(job) = state.queue.pop_front() {
-                state.in_flight = true;
+            let now = Instant::now();
+            let Step { expired, next } = state.queue.next(now);
+            if let Next::Due(job) = next {
+                drop(state);
+                log_expired(&expired, now);
                 return Some(job);
             }
-            if state.closing {
-                state.finished = true;
-                self.shared.changed.notify_all();
-                return None;
+            if !expired.is_empty() {
+                // Log without the lock, then look again.
+                drop(state);
+                log_expired(&expired, now);
+                state = self.shared.lock();
+                continue;
             }
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = match next {
+                Next::WaitUntil(due) => {
+                    self.shared
+                        .changed
+                        .wait_timeout(state, due.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                _ if state.closing => {
+                    state.finished = true;
+                    self.shared.changed.notify_all();
+                    return None;
+                }
+                _ => self
+                    .shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
         }
     }
 
-    /// Sends `job` until it is sent, refused for good, or given up on.
-    fn deliver(&self, job: &Job) {
-        let purpose = job.purpose.as_str();
-        let domain = job.domain.as_str();
-        let mut delay = self.retry.first;
-        for attempt in 1_u64.. {
-            let reason = match self.sender.send(&job.message) {
-                Ok(()) => {
-                    tracing::info!(%purpose, %domain, attempt, "mail sent");
-                    return;
-                }
-                Err(Failure::Permanent(reason)) => {
-                    let reason = blot(&reason, &job.address);
-                    tracing::error!(%purpose, %domain, attempt, %reason, "mail refused; dropped");
-                    return;
-                }
-                Err(Failure::MayPass(reason)) => blot(&reason, &job.address),
-            };
-            tracing::warn!(
-                %purpose,
-                %domain,
-                attempt,
-                next_delay = ?delay,
-                %reason,
-                "mail not sent; trying again"
-            );
-            if !self.pause(delay) {
+    /// Tries `job` once: it is sent, refused for good, or back in the queue with its
+    /// next attempt later.
+    fn deliver(&self, job: Scheduled<Job>) {
+        let purpose = job.purpose().as_str();
+        let attempt = job.failures().saturating_add(1);
+        let outcome = self.sender.send(&job.payload.message);
+        let domain = job.payload.domain.clone();
+        let reason = match outcome {
+            Ok(()) => {
+                self.done();
+                tracing::info!(%purpose, %domain, attempt, "mail sent");
                 return;
             }
-            delay = delay.saturating_mul(2).min(self.retry.max);
+            Err(Failure::Permanent(reason)) => {
+                self.done();
+                let reason = blot(&reason, &job.payload.address);
+                tracing::error!(%purpose, %domain, attempt, %reason, "mail refused; dropped");
+                return;
+            }
+            Err(Failure::MayPass(reason)) => blot(&reason, &job.payload.address),
+        };
+        let mut state = self.shared.lock();
+        if state.abandoned {
+            // The mailer gave up on it (and counted it as lost).
+            return;
         }
+        let next_delay = state.queue.retry(job, Instant::now());
+        self.shared.changed.notify_all();
+        drop(state);
+        tracing::warn!(
+            %purpose,
+            %domain,
+            attempt,
+            ?next_delay,
+            %reason,
+            "mail not sent; trying again"
+        );
     }
 
-    /// Waits `delay`; `false` if the mailer gave up meanwhile.
-    fn pause(&self, delay: Duration) -> bool {
-        let until = Instant::now().checked_add(delay);
+    /// The mail in flight is sent or dropped.
+    fn done(&self) {
         let mut state = self.shared.lock();
-        loop {
-            if state.abandoned {
-                return false;
-            }
-            let left = match until {
-                Some(until) => until.saturating_duration_since(Instant::now()),
-                None => Duration::MAX,
-            };
-            if left.is_zero() {
-                return true;
-            }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        if !state.abandoned {
+            state.queue.done();
         }
+        self.shared.changed.notify_all();
+    }
+}
+
+/// Logs the mails dropped because their link expired (at WARN: useless now, the user
+/// asks for another).
+fn log_expired(expired: &[Scheduled<Job>], now: Instant) {
+    for job in expired {
+        let purpose = job.purpose().as_str();
+        let domain = job.payload.domain.as_str();
+        let attempts = job.failures();
+        let age = job.age(now);
+        tracing::warn!(
+            %purpose,
+            %domain,
+            attempts,
+            ?age,
+            "mail dropped: its link expired before it could be sent"
+        );
     }
 }
 
