@@ -8,9 +8,12 @@ use crate::validation::{Field, Rule, ValidationError, check_length};
 use crate::{SecretDigest, SecretToken, Timestamp, User, UserId, Username};
 
 /// An email address whose syntax is checked: `local@domain`, ASCII, at most
-/// [`Email::MAX_CHARS`] characters, the local part at most 64 of `A-Z a-z 0-9` and
+/// [`Email::MAX_CHARS`] characters, the local part made of `A-Z a-z 0-9` and
 /// ``!#$%&'*+/=?^_`{|}~.-`` (no leading, trailing or double dot), the domain made of
-/// labels of letters, digits and inner hyphens joined by dots. It is trimmed.
+/// labels of 1 to 63 letters, digits and inner hyphens joined by dots. It is trimmed.
+///
+/// RFC 5321's 64-character limit on the local part is not enforced: a relay refuses
+/// such an address itself, and JSON Schema could not say it in the document.
 ///
 /// Kept as typed; two addresses that differ only in letter case belong to the same
 /// account, see [`Email::normalized`]. Whether the address exists is for a mail to tell.
@@ -20,8 +23,6 @@ pub struct Email(String);
 impl Email {
     /// Most characters of an address (what SMTP carries in a path).
     pub const MAX_CHARS: usize = 254;
-    /// Most characters before the `@`.
-    pub const MAX_LOCAL_CHARS: usize = 64;
     const EXPECTED: &'static str = "an email address such as name@example.com";
 
     /// Trims `raw` and accepts it if it is an email address.
@@ -53,9 +54,8 @@ impl Email {
     }
 
     fn local_part_ok(local: &str) -> bool {
-        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+        let atext = |c: char| c.is_ascii_alphanumeric() || Self::LOCAL_SPECIALS.contains(c);
         !local.is_empty()
-            && local.len() <= Self::MAX_LOCAL_CHARS
             && local
                 .split('.')
                 .all(|atom| !atom.is_empty() && atom.chars().all(atext))
@@ -70,6 +70,9 @@ impl Email {
         };
         domain.split('.').all(label_ok)
     }
+
+    /// The characters of the local part's dot-separated atoms (RFC 5322 `atext`).
+    pub const LOCAL_SPECIALS: &'static str = "!#$%&'*+/=?^_`{|}~-";
 
     /// The address as typed.
     pub fn as_str(&self) -> &str {
@@ -102,6 +105,16 @@ impl DisplayName {
     /// Most characters of a display name.
     pub const MAX_CHARS: usize = 64;
 
+    /// Whether parsing trims `c` off the ends of a name: Unicode white space.
+    pub fn trims(c: char) -> bool {
+        c.is_whitespace()
+    }
+
+    /// Whether a name, once trimmed, may hold `c`: anything but a control character.
+    pub fn allows(c: char) -> bool {
+        !c.is_control()
+    }
+
     /// Trims `raw` and accepts it if it follows the display name rules.
     ///
     /// ```
@@ -110,9 +123,9 @@ impl DisplayName {
     /// assert!(DisplayName::parse("   ").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let name = raw.trim();
+        let name = raw.trim_matches(Self::trims);
         check_length(Field::DisplayName, name, 1, Self::MAX_CHARS)?;
-        if name.chars().any(char::is_control) {
+        if !name.chars().all(Self::allows) {
             return Err(ValidationError::new(
                 Field::DisplayName,
                 Rule::Forbidden {
@@ -290,10 +303,11 @@ mod tests {
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
-        let too_long = format!("{}@example.com", "a".repeat(65));
+        let too_long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&too_long).is_err());
-        let longest = format!("{}@{}.com", "a".repeat(64), "b".repeat(63));
-        assert!(Email::parse(&longest).is_ok());
+        let longest_label = format!("ada@{}.com", "b".repeat(63));
+        assert!(Email::parse(&longest_label).is_ok());
+        assert!(Email::parse(&format!("ada@{}.com", "b".repeat(64))).is_err());
     }
 
     #[test]

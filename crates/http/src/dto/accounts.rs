@@ -3,9 +3,11 @@
 use chatbot_domain::{DisplayName, Email, Profile, SessionId, SessionRecord, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
-use super::{password, rfc3339};
+use std::sync::LazyLock;
+
+use super::{class, password, rfc3339, trimmed};
 
 /// A user's profile.
 #[derive(Debug, Serialize, ToSchema)]
@@ -18,7 +20,7 @@ pub(crate) struct ProfileOut<'a> {
     /// The name shown for them; their username until they choose one.
     display_name: &'a str,
     /// Where mail reaches them; `null` when they gave none.
-    #[schema(format = Email, required = true)]
+    #[schema(required = true)]
     email: Option<&'a str>,
     /// Whether they opened the link mailed to that address.
     email_verified: bool,
@@ -49,7 +51,7 @@ impl<'a> From<&'a Profile> for ProfileOut<'a> {
 )]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProfileBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     #[schema(schema_with = display_name)]
     pub(crate) display_name: Option<String>,
     /// Left out: kept. `null`: removed. An address: stored unverified, and a link to
@@ -63,6 +65,12 @@ pub(crate) struct ProfileBody {
 /// (through `#[serde(default)]`).
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// A field that may be left out (`None`, through `#[serde(default)]`) but, when
+/// present, is a string: `null` is refused.
+fn not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 /// The password a user has and the one they want instead.
@@ -161,9 +169,21 @@ super::secret_debug!(PasswordChangeBody, PasswordBody, TokenBody, ResetBody);
 
 /// An email address.
 pub(super) fn email() -> ObjectBuilder {
+    static PATTERN: LazyLock<String> = LazyLock::new(|| {
+        let space = class(char::is_whitespace);
+        let specials: String = Email::LOCAL_SPECIALS
+            .chars()
+            .map(|c| format!("\\u{:04x}", u32::from(c)))
+            .collect();
+        let atom = format!("[A-Za-z0-9{specials}]+");
+        let label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+        format!("^{space}*{atom}(?:\\.{atom})*@{label}(?:\\.{label})*{space}*$")
+    });
+    // No `format: email`: white space around an address is trimmed, which the format
+    // would refuse; the pattern says what the server takes.
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .pattern(Some(PATTERN.as_str()))
         .description(Some(format!(
             "An email address (`name@example.com`, ASCII), at most {} characters, \
              trimmed; unique among accounts, letter case aside.",
@@ -179,10 +199,19 @@ fn optional_email() -> ObjectBuilder {
 
 /// A display name.
 fn display_name() -> ObjectBuilder {
+    static PATTERN: LazyLock<String> = LazyLock::new(|| {
+        trimmed(
+            DisplayName::trims,
+            DisplayName::allows,
+            DisplayName::MAX_CHARS,
+        )
+    });
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(format!(
-            "Trimmed, then 1 to {} characters without control characters.",
+            "Trimmed (of Unicode white space), then 1 to {} characters without control \
+             characters; the pattern says exactly that.",
             DisplayName::MAX_CHARS
         )))
+        .pattern(Some(PATTERN.as_str()))
 }

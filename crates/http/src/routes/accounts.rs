@@ -51,7 +51,10 @@ pub(super) async fn profile(
     summary = "Change your profile",
     description = "Changes the fields sent. A new email address is unverified, and a link to \
         verify it is mailed there (rate limited per account, with the other mails).",
-    request_body = ProfileBody,
+    request_body(
+        content = Option<ProfileBody>,
+        description = "The fields to change; left out (an empty body), nothing changes.",
+    ),
     security(("session" = [])),
     responses(
         (status = 200, description = "The profile as changed.", body = ProfileOut),
