@@ -33,6 +33,7 @@ COPY .cargo/ .cargo/
 COPY crates/bot/Cargo.toml crates/bot/
 COPY crates/domain/Cargo.toml crates/domain/
 COPY crates/hashing/Cargo.toml crates/hashing/
+COPY crates/mail/Cargo.toml crates/mail/
 COPY crates/http/Cargo.toml crates/http/
 COPY crates/openai/Cargo.toml crates/openai/
 COPY crates/persistence/Cargo.toml crates/persistence/
