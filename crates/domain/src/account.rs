@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::validation::{Field, Rule, ValidationError, check_length};
+use crate::validation::{Field, Rule, ValidationError, check_length, forbidden_in_names};
 use crate::{SecretDigest, SecretToken, Timestamp, User, UserId, Username};
 
 /// An email address whose syntax is checked: `local@domain`, ASCII, at most
@@ -110,9 +110,10 @@ impl DisplayName {
         c.is_whitespace()
     }
 
-    /// Whether a name, once trimmed, may hold `c`: anything but a control character.
+    /// Whether a name, once trimmed, may hold `c`: anything but a control character
+    /// or a direction control ([`is_bidi_control`](crate::is_bidi_control)).
     pub fn allows(c: char) -> bool {
-        !c.is_control()
+        forbidden_in_names(c).is_none()
     }
 
     /// Trims `raw` and accepts it if it follows the display name rules.
@@ -125,13 +126,8 @@ impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let name = raw.trim_matches(Self::trims);
         check_length(Field::DisplayName, name, 1, Self::MAX_CHARS)?;
-        if !name.chars().all(Self::allows) {
-            return Err(ValidationError::new(
-                Field::DisplayName,
-                Rule::Forbidden {
-                    what: "control characters",
-                },
-            ));
+        if let Some(rule) = name.chars().find_map(forbidden_in_names) {
+            return Err(ValidationError::new(Field::DisplayName, rule));
         }
         Ok(Self(name.to_owned()))
     }
@@ -334,7 +330,13 @@ mod tests {
         );
         assert_eq!(
             DisplayName::parse("a\u{7}b").unwrap_err().to_string(),
-            "display_name must not contain control characters"
+            "display_name must not contain control characters such as line breaks"
+        );
+        assert_eq!(
+            DisplayName::parse("evil\u{202E}gpj.exe")
+                .unwrap_err()
+                .to_string(),
+            "display_name must not contain direction controls such as U+202E"
         );
     }
 

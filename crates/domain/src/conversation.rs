@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-use crate::validation::{Field, Rule, ValidationError, check_length};
-use crate::{ConversationId, Message, Timestamp, UserId};
+use crate::validation::{Field, ValidationError, check_length, forbidden_in_names};
+use crate::{ConversationId, Message, Timestamp, UserId, is_bidi_control};
 
 /// A valid conversation name: trimmed of what [`ConversationName::trims`], then 1 to
 /// [`ConversationName::MAX_CHARS`] characters, each of which it
-/// [`allows`](ConversationName::allows) (no control characters).
+/// [`allows`](ConversationName::allows) (no control characters, no direction
+/// controls).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConversationName(String);
 
@@ -28,6 +29,13 @@ impl ConversationName {
     /// assert!(clipped.ends_with("word"));
     /// ```
     pub fn clip(text: &str) -> String {
+        // What a name may not hold goes: line breaks become spaces, direction controls
+        // vanish.
+        let text: String = text
+            .chars()
+            .filter(|&c| !is_bidi_control(c))
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let text = text.trim();
         if text.chars().count() <= Self::MAX_CHARS {
             return text.to_owned();
@@ -46,9 +54,10 @@ impl ConversationName {
     }
 
     /// Whether a name, once trimmed, may hold `c`: anything but a control character
-    /// ([`char::is_control`]: U+0000 to U+001F and U+007F to U+009F).
+    /// ([`char::is_control`]: U+0000 to U+001F and U+007F to U+009F) or a direction
+    /// control ([`is_bidi_control`](crate::is_bidi_control)).
     pub fn allows(c: char) -> bool {
-        !c.is_control()
+        forbidden_in_names(c).is_none()
     }
 
     /// Trims `raw` and accepts it if it follows the name rules.
@@ -61,13 +70,8 @@ impl ConversationName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let name = raw.trim_matches(Self::trims);
         check_length(Field::Name, name, 1, Self::MAX_CHARS)?;
-        if !name.chars().all(Self::allows) {
-            return Err(ValidationError::new(
-                Field::Name,
-                Rule::Forbidden {
-                    what: "control characters such as line breaks",
-                },
-            ));
+        if let Some(rule) = name.chars().find_map(forbidden_in_names) {
+            return Err(ValidationError::new(Field::Name, rule));
         }
         Ok(Self(name.to_owned()))
     }
@@ -138,6 +142,7 @@ pub struct ConversationWithMessages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Rule;
 
     #[test]
     fn names_are_trimmed_and_bounded_after_trimming() {
@@ -167,6 +172,25 @@ mod tests {
         assert_eq!(error.field, Field::Name);
         assert!(matches!(error.rule, Rule::Forbidden { .. }));
         assert!(ConversationName::parse("nul\u{0}").is_err());
+    }
+
+    #[test]
+    fn names_refuse_direction_controls_and_titles_lose_them() {
+        for bidi in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}',
+        ] {
+            let error = ConversationName::parse(&format!("invoice{bidi}fdp.exe")).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "name must not contain direction controls such as U+202E",
+                "{bidi:?}"
+            );
+        }
+        // Hebrew and Arabic text is no control.
+        assert!(ConversationName::parse("שלום مرحبا").is_ok());
+        let title = ConversationName::clip("Trip\u{202E} to\nOslo\u{2069}");
+        assert_eq!(title, "Trip to Oslo");
+        assert!(ConversationName::parse(&title).is_ok());
     }
 
     #[test]

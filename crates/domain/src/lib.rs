@@ -146,4 +146,4 @@ pub use session::{
 };
 pub use time::{ManualClock, SystemClock, Timestamp};
 pub use user::{Credentials, NewUser, Password, PasswordAttempt, PasswordHash, User, Username};
-pub use validation::{Field, Rule, ValidationError};
+pub use validation::{Field, Rule, ValidationError, is_bidi_control};

@@ -108,6 +108,15 @@ pub trait Accounts: Send + Sync {
     /// and hashing failures.
     async fn reset_password(&self, token: &SecretToken, new: Password) -> Result<(), Error>;
 
+    /// Makes ready, at start-up, what the first failed login would otherwise make
+    /// (a decoy hash at the hasher's cost), so that the first login for an unknown
+    /// name does not take twice as long as the others and tell that the name is
+    /// unknown.
+    ///
+    /// # Errors
+    /// Hashing failures (the decoy is then made on first use).
+    async fn prepare(&self) -> Result<(), Error>;
+
     /// Deletes every mailed token expired by now; returns how many.
     ///
     /// # Errors

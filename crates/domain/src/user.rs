@@ -75,7 +75,8 @@ impl fmt::Display for Username {
 
 /// A new password that follows the rules: at least [`Password::MIN_CHARS`]
 /// characters, and at most [`Password::MAX_BYTES`] bytes of UTF-8, bcrypt's input limit
-/// (longer is refused, never truncated). It is not trimmed.
+/// (longer is refused, never truncated), without control characters (bcrypt ends its
+/// input at a NUL). It is not trimmed.
 ///
 /// Its `Debug` output never shows the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -89,6 +90,13 @@ impl Password {
     /// Most bytes of a password: what bcrypt reads.
     pub const MAX_BYTES: usize = 72;
 
+    /// Whether a password may hold `c`: anything but a control character. bcrypt ends
+    /// its input at a NUL (`"A"*71 + NUL` and `"A"*71` would share a hash), and no
+    /// keyboard types the other control characters.
+    pub fn allows(c: char) -> bool {
+        !c.is_control()
+    }
+
     /// Accepts `raw` if it follows the password rules; it is not trimmed.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         if raw.len() > Self::MAX_BYTES {
@@ -100,6 +108,14 @@ impl Password {
             ));
         }
         check_length(Field::Password, raw, Self::MIN_CHARS, Self::MAX_BYTES)?;
+        if !raw.chars().all(Self::allows) {
+            return Err(ValidationError::new(
+                Field::Password,
+                Rule::Forbidden {
+                    what: "control characters such as NUL or line breaks",
+                },
+            ));
+        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -250,6 +266,25 @@ mod tests {
             rule_of(Password::parse(&"🔑".repeat(19))),
             Rule::TooManyBytes { max: 72 }
         );
+    }
+
+    #[test]
+    fn passwords_with_control_characters_are_refused() {
+        for bad in [
+            "AAAAAAA\0",
+            &format!("{}\0", "A".repeat(71)),
+            &"\0".repeat(8),
+            "pass\nword1",
+        ] {
+            assert_eq!(
+                rule_of(Password::parse(bad)),
+                Rule::Forbidden {
+                    what: "control characters such as NUL or line breaks"
+                },
+                "{bad:?}"
+            );
+        }
+        assert!(Password::parse("pass word é 🔑").is_ok());
     }
 
     #[test]

@@ -132,6 +132,38 @@ impl ValidationError {
     }
 }
 
+/// Whether `c` is a bidirectional formatting character (U+061C, U+200E, U+200F,
+/// U+202A to U+202E, U+2066 to U+2069): invisible, it reorders the text around it, so
+/// a name holding U+202E can show reversed, or pass for another.
+///
+/// ```
+/// use chatbot_domain::is_bidi_control;
+/// assert!(is_bidi_control('\u{202E}') && is_bidi_control('\u{2066}'));
+/// assert!(!is_bidi_control('a') && !is_bidi_control('\u{05D0}'));
+/// ```
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// The rule a name breaks with `c`, if any: a control character, or a direction
+/// control.
+pub(crate) fn forbidden_in_names(c: char) -> Option<Rule> {
+    if c.is_control() {
+        Some(Rule::Forbidden {
+            what: "control characters such as line breaks",
+        })
+    } else if is_bidi_control(c) {
+        Some(Rule::Forbidden {
+            what: "direction controls such as U+202E",
+        })
+    } else {
+        None
+    }
+}
+
 /// Checks the character count of an already trimmed `value` against `min..=max`.
 pub(crate) fn check_length(
     field: Field,

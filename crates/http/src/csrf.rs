@@ -24,26 +24,40 @@ pub(crate) async fn refuse_foreign_writes(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, Error> {
-    // A WebSocket is opened with a GET, and then carries commands that change data.
+    // A WebSocket is opened with a GET, and then carries commands that change data;
+    // so does the seed's `GET /api/logout`, which a link on another site could follow.
     let changes_data = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    ) || request.path() == "/api/ws";
-    let origin = request
-        .headers()
-        .get(ORIGIN)
-        .map(|o| o.to_str().unwrap_or(""));
-    if let (true, Some(origin)) = (changes_data, origin) {
-        if !is_trusted(&request, origin) {
-            let refusal = json_error(
-                ErrorKind::Forbidden,
-                "Requests from this origin may not change data.",
-            );
-            return Ok(request.into_response(refusal).map_into_right_body());
-        }
+    ) || matches!(request.path(), "/api/ws" | "/api/logout");
+    if changes_data && comes_from_another_site(&request) {
+        let refusal = json_error(
+            ErrorKind::Forbidden,
+            "Requests from this origin may not change data.",
+        );
+        return Ok(request.into_response(refusal).map_into_right_body());
     }
     Ok(next.call(request).await?.map_into_left_body())
 }
+
+/// Whether a browser says the request comes from a page that may not change data: its
+/// `Origin` is neither the server's own nor trusted, or, without an `Origin` (a GET
+/// navigation sends none), `Sec-Fetch-Site` says another site made it.
+fn comes_from_another_site(request: &ServiceRequest) -> bool {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap_or(""))
+    };
+    match header(ORIGIN.as_str()) {
+        Some(origin) => !is_trusted(request, origin),
+        None => header(SEC_FETCH_SITE).is_some_and(|site| site.eq_ignore_ascii_case("cross-site")),
+    }
+}
+
+/// The Fetch Metadata header saying whose page made a request.
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
 
 fn is_trusted(request: &ServiceRequest, origin: &str) -> bool {
     let own = {

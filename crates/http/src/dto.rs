@@ -154,16 +154,20 @@ fn username() -> ObjectBuilder {
 
 /// A new account's password.
 fn password() -> ObjectBuilder {
+    static PATTERN: LazyLock<String> =
+        LazyLock::new(|| format!("^{}*$", class_except(|c| !Password::allows(c))));
     ObjectBuilder::new()
         .schema_type(Type::String)
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
         .description(Some(format!(
             "At least {min} characters, and at most {max} bytes of UTF-8 (bcrypt's limit: \
              longer is refused, never truncated), so at most {max} characters, and fewer \
-             where some take more than one byte. Not trimmed.",
+             where some take more than one byte; no control characters (bcrypt would stop \
+             at a NUL). Not trimmed.",
             min = Password::MIN_CHARS,
             max = Password::MAX_BYTES,
         )))
+        .pattern(Some(PATTERN.as_str()))
         .min_length(Some(Password::MIN_CHARS))
         // Every character takes at least one byte.
         .max_length(Some(Password::MAX_BYTES))

@@ -330,6 +330,9 @@ impl Application {
                 Arc::clone(&clock),
                 settings.session_idle_timeout(),
             )
+            .with_absolute_timeout(Duration::from_secs(
+                settings.session.absolute_timeout_seconds,
+            ))
             .with_events(Arc::clone(&events)),
         );
         let background = Background {
@@ -442,8 +445,9 @@ impl Application {
     /// Serves the API on `listener`, with the client timeouts, connection limit and
     /// backlog of `[server]`, until the returned server is stopped (see
     /// [`stop_on_signals`]), then gives the requests in flight
-    /// `server.shutdown_timeout_seconds` to finish; meanwhile deletes expired sessions and forgets idle
-    /// clients' rate-limit state in the background.
+    /// `server.shutdown_timeout_seconds` to finish; meanwhile makes the decoy password
+    /// hash, deletes expired sessions and forgets idle clients' rate-limit state in the
+    /// background.
     /// Must run inside an actix system.
     ///
     /// # Errors
@@ -456,6 +460,12 @@ impl Application {
             self.api.config().rate_limiters.clone(),
             purge_every,
         ));
+        let accounts = Arc::clone(&self.accounts);
+        actix_web::rt::spawn(async move {
+            if let Err(error) = accounts.prepare().await {
+                tracing::warn!(%error, "could not make the decoy password hash at start-up; it is made on first use");
+            }
+        });
         actix_web::rt::spawn(interrupt_stale_replies(
             Arc::clone(&self.chat),
             self.settings.streaming.stale_after() / 2,

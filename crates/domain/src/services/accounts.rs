@@ -69,7 +69,7 @@ impl AccountService {
     }
 
     /// A hash made by this hasher, at its cost, of a password no account has; made
-    /// once, on first need.
+    /// once, at start-up ([`Accounts::prepare`]) or else on first need.
     async fn decoy_hash(&self) -> Result<&PasswordHash, Error> {
         if let Some(hash) = self.decoy_hash.get() {
             return Ok(hash);
@@ -394,6 +394,10 @@ impl Accounts for AccountService {
         self.end_sessions(taken.user, None).await
     }
 
+    async fn prepare(&self) -> Result<(), Error> {
+        self.decoy_hash().await.map(|_| ())
+    }
+
     async fn purge_expired_tokens(&self) -> Result<u64, Error> {
         let now = self.ports.clock.now();
         Ok(self.ports.tokens.purge_expired_tokens(now).await?)
@@ -696,6 +700,35 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(error, Error::InvalidCredentials), "{error:?}");
+    }
+
+    /// Prepared at start-up, the decoy is there before the first failed login.
+    #[tokio::test]
+    async fn the_decoy_is_made_at_start_up_not_by_the_first_failed_login() {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .times(1)
+            .returning(|_| Ok(PasswordHash::new("decoy")));
+        mocks
+            .users
+            .expect_find_credentials()
+            .returning(|_| Ok(None));
+        mocks
+            .hasher
+            .expect_verify()
+            .withf(|_, hash| hash.as_str() == "decoy")
+            .returning(|_, _| Ok(false));
+        let (service, _) = mocks.service();
+        service.prepare().await.unwrap();
+        for _ in 0..2 {
+            let error = service
+                .verify_credentials("nobody", &PasswordAttempt::new("password1"))
+                .await
+                .unwrap_err();
+            assert!(matches!(error, Error::InvalidCredentials), "{error:?}");
+        }
     }
 
     /// An unknown, a malformed and an over-long attempt each cost one verification

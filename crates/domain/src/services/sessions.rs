@@ -19,6 +19,7 @@ pub struct SessionService<R, K, C> {
     keys: K,
     clock: C,
     idle_timeout: Duration,
+    absolute_timeout: Duration,
     events: Events,
 }
 
@@ -36,8 +37,35 @@ where
             keys,
             clock,
             idle_timeout,
+            absolute_timeout: Self::DEFAULT_ABSOLUTE_TIMEOUT,
             events: Events::default(),
         }
+    }
+
+    /// How long a session lasts at most, however busy: 7 days (OWASP's absolute
+    /// timeout), unless [`with_absolute_timeout`](Self::with_absolute_timeout) says
+    /// otherwise.
+    pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+    /// The same service, ending every session `absolute_timeout` after it started,
+    /// however active it is.
+    #[must_use]
+    pub fn with_absolute_timeout(mut self, absolute_timeout: Duration) -> Self {
+        self.absolute_timeout = absolute_timeout;
+        self
+    }
+
+    /// When a session that started at `created_at` and is used at `now` ends unless
+    /// used again: an idle timeout from now, and never after its absolute timeout.
+    fn deadline(&self, created_at: crate::Timestamp, now: crate::Timestamp) -> crate::Timestamp {
+        now.saturating_add(self.idle_timeout)
+            .min(created_at.saturating_add(self.absolute_timeout))
+    }
+
+    /// Whether `record` is still live at `now` by its absolute timeout (the storage
+    /// already left out the ones past their idle deadline).
+    fn within_lifetime(&self, record: &SessionRecord, now: crate::Timestamp) -> bool {
+        now < record.created_at.saturating_add(self.absolute_timeout)
     }
 
     /// The same service, telling `events` when a user's sessions end, so that the
@@ -91,7 +119,7 @@ where
                 state: state.clone(),
                 user_agent: user_agent.clone(),
                 created_at: now,
-                expires_at: now.saturating_add(self.idle_timeout),
+                expires_at: self.deadline(now, now),
             };
             match self.sessions.insert_session(session).await {
                 Ok(_) => return Ok(key),
@@ -107,8 +135,11 @@ where
         let Some(mut record) = self.sessions.load_session(&digest, now).await? else {
             return Ok(None);
         };
+        if !self.within_lifetime(&record, now) {
+            return Ok(None);
+        }
         if self.renewal_due(&record, now) {
-            let expires_at = now.saturating_add(self.idle_timeout);
+            let expires_at = self.deadline(record.created_at, now);
             match self.sessions.touch_session(&digest, now, expires_at).await {
                 Ok(_) => {
                     record.last_seen_at = now;
@@ -177,11 +208,9 @@ where
     }
 
     async fn is_live(&self, key: &SessionKey) -> Result<bool, Error> {
-        Ok(self
-            .sessions
-            .load_session(&key.digest(), self.clock.now())
-            .await?
-            .is_some())
+        let now = self.clock.now();
+        let record = self.sessions.load_session(&key.digest(), now).await?;
+        Ok(record.is_some_and(|record| self.within_lifetime(&record, now)))
     }
 
     async fn list(&self, user: UserId) -> Result<Vec<SessionRecord>, Error> {
@@ -353,6 +382,42 @@ mod tests {
         let renewed = service.resume(&key(0)).await.unwrap().unwrap();
         assert_eq!(renewed.expires_at, renewed_at.saturating_add(IDLE));
         assert_eq!(renewed.last_seen_at, renewed_at);
+    }
+
+    #[tokio::test]
+    async fn a_busy_session_ends_at_its_absolute_timeout_and_is_never_renewed_past_it() {
+        let clock = ManualClock::starting_at(start());
+        let week = SessionService::<MockSessionRepository, MockKeyGenerator, ManualClock>::DEFAULT_ABSOLUTE_TIMEOUT;
+        let end = start().saturating_add(week);
+        let mut sessions = MockSessionRepository::new();
+        // Kept busy: its idle deadline is always ahead.
+        sessions
+            .expect_load_session()
+            .returning(|_, now| Ok(Some(live(now.saturating_add(Duration::from_secs(1))))));
+        sessions
+            .expect_touch_session()
+            .withf(move |_, _, expires_at| *expires_at <= end)
+            .returning(|_, _, _| Ok(true));
+        let service = service(sessions, &clock);
+
+        clock.advance(week - IDLE / 2);
+        let late = service
+            .resume(&key(0))
+            .await
+            .unwrap()
+            .expect("live a little longer");
+        assert_eq!(
+            late.expires_at, end,
+            "renewed up to its absolute end, not past it"
+        );
+        clock.advance(IDLE / 2 - Duration::from_millis(1));
+        assert!(service.resume(&key(0)).await.unwrap().is_some());
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            service.resume(&key(0)).await.unwrap().is_none(),
+            "a week after login"
+        );
+        assert!(!service.is_live(&key(0)).await.unwrap());
     }
 
     #[tokio::test]

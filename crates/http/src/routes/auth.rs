@@ -129,11 +129,16 @@ pub(super) async fn log_in(
     tag = "auth",
     summary = "Log out",
     description = "Ends the session the cookie names, if any: it is deleted on the server and \
-        the cookie cleared. Also answers 200 without a session.",
+        the cookie cleared. Also answers 200 without a session. A page of another site cannot \
+        log a user out: a GET whose `Origin` is foreign, or without an `Origin` whose \
+        `Sec-Fetch-Site` is `cross-site` (a link followed from another site), is refused like \
+        a POST from a foreign origin.",
     security((), ("session" = [])),
     responses(
         (status = 200, description = "Logged out (or was not logged in).", body = Notice,
             example = json!({"message": "Logged out successfully"})),
+        (status = 403, description = "`forbidden`: the request comes from a page of another \
+            site; the session stays.", body = ErrorBody),
     ),
 )]
 pub(super) async fn log_out(session: Session) -> HttpResponse {

@@ -167,6 +167,9 @@ pub struct SessionSettings {
     pub secret: Option<String>,
     /// `session.idle_timeout_seconds`: a session ends after this long unused.
     pub idle_timeout_seconds: u64,
+    /// `session.absolute_timeout_seconds`: a session ends this long after its login,
+    /// however busy.
+    pub absolute_timeout_seconds: u64,
     /// `session.cookie_name`.
     pub cookie_name: String,
     /// `session.cookie_secure`: send the cookie over HTTPS only.
@@ -180,6 +183,7 @@ impl std::fmt::Debug for SessionSettings {
         f.debug_struct("SessionSettings")
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .field("idle_timeout_seconds", &self.idle_timeout_seconds)
+            .field("absolute_timeout_seconds", &self.absolute_timeout_seconds)
             .field("cookie_name", &self.cookie_name)
             .field("cookie_secure", &self.cookie_secure)
             .field("purge_interval_seconds", &self.purge_interval_seconds)
@@ -649,6 +653,10 @@ impl Settings {
             (
                 "session.idle_timeout_seconds",
                 self.session.idle_timeout_seconds,
+            ),
+            (
+                "session.absolute_timeout_seconds",
+                self.session.absolute_timeout_seconds,
             ),
             (
                 "session.purge_interval_seconds",

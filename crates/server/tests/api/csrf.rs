@@ -45,6 +45,24 @@ api_tests! {
         assert_eq!(listed.body[0]["name"], "kept");
     }
 
+    async fn another_site_cannot_log_a_user_out_with_a_link(db) {
+        let server = Server::start(settings(&db, &[])).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        for headers in [&[EVIL][..], &[("Sec-Fetch-Site", "cross-site")][..]] {
+            let reply = alice.send(Method::GET, "/api/logout", None, headers).await;
+            reply.assert_error(403, "forbidden");
+            assert_eq!(alice.get("/api/me").await.status, 200, "still logged in after {headers:?}");
+        }
+        // The page's own logout, and one without a browser's headers, log out.
+        let own = alice.send(Method::GET, "/api/logout", None, &[("Sec-Fetch-Site", "same-origin")]).await;
+        assert_eq!(own.status, 200);
+        alice.get("/api/me").await.assert_error(401, "unauthorized");
+        alice.sign_up_and_log_in("bob").await;
+        assert_eq!(alice.get("/api/logout").await.status, 200);
+        alice.get("/api/me").await.assert_error(401, "unauthorized");
+    }
+
     async fn reads_from_any_origin_and_writes_from_trusted_ones_pass(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
