@@ -130,18 +130,6 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
-    /// The directory for mail files cannot be made or written to.
-    #[error(
-        "mail files cannot be written to {}: {source}; make it a directory this process \
-         can write to",
-        dir.display()
-    )]
-    MailDir {
-        /// The directory.
-        dir: PathBuf,
-        /// What the operating system said.
-        source: io::Error,
-    },
     /// The retry delays are out of order.
     #[error(
         "the retry delays are not valid (first {first:?}, max {max:?}): the first must be \
@@ -343,15 +331,11 @@ pub(crate) fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
 }
 
 /// Makes `dir` if it is missing and checks that a file can be written in it.
-pub(crate) fn prepare_dir(dir: &Path) -> Result<(), ConfigError> {
-    let failed = |source| ConfigError::MailDir {
-        dir: dir.to_owned(),
-        source,
-    };
-    fs::create_dir_all(dir).map_err(failed)?;
+pub(crate) fn prepare_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
     let probe = dir.join(format!(".chatbot-mail-probe-{}", std::process::id()));
-    fs::write(&probe, b"").map_err(failed)?;
-    fs::remove_file(&probe).map_err(failed)
+    fs::write(&probe, b"")?;
+    fs::remove_file(&probe)
 }
 
 /// Checks that the delays are in order.

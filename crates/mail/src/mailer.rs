@@ -121,7 +121,16 @@ impl LettreMailer {
         check_retry(config.retry)?;
         let (sender, description) = match &config.transport {
             Transport::File { dir } => {
-                prepare_dir(dir)?;
+                // Mail is never worth not serving: on a disk that takes no writes (a
+                // read-only volume, a full disk) the service starts, and each mail is
+                // tried again until its link expires.
+                if let Err(error) = prepare_dir(dir) {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        %error,
+                        "mail files cannot be written there now; make it a directory this process can write to"
+                    );
+                }
                 tracing::info!(dir = %dir.display(), "mail is written to .eml files");
                 (
                     Sender::File(FileTransport::new(dir), dir.clone()),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chatbot_domain::TokenPurpose;
 use chatbot_domain::ports::Mailer;
 use chatbot_mail::testing::ReceivedMail;
-use chatbot_mail::{ConfigError, LettreMailer, Transport};
+use chatbot_mail::{LettreMailer, Transport};
 use common::{capture_logs, config, log_lines, mail};
 
 fn eml_files(dir: &PathBuf) -> Vec<PathBuf> {
@@ -122,26 +122,29 @@ fn the_file_transport_writes_one_eml_per_mail_with_the_link() {
 }
 
 #[test]
-fn a_directory_that_cannot_be_made_is_refused_saying_what_to_fix() {
+fn a_directory_that_cannot_be_written_starts_the_mailer_and_its_mail_waits() {
+    // A disk that takes no writes must not keep the service from serving: the mailer
+    // starts, and its mail waits, tried again, until the directory can be written.
     let root = tempfile::tempdir().unwrap();
     let file = root.path().join("a-file");
     fs::write(&file, b"").unwrap();
-    let refused = LettreMailer::new(config(
+    let mailer = LettreMailer::new(config(
         Transport::File {
             dir: file.join("mail"),
         },
-        Duration::from_millis(100),
+        Duration::from_millis(50),
     ))
-    .unwrap_err();
-    assert!(
-        matches!(refused, ConfigError::MailDir { .. }),
-        "{refused:?}"
-    );
-    let message = refused.to_string();
-    assert!(message.contains("a-file/mail"), "{message}");
-    assert!(
-        message.contains("make it a directory this process can write to"),
-        "{message}"
+    .expect("the mailer starts");
+    mailer.send(mail(
+        TokenPurpose::ResetPassword,
+        "ada@example.com",
+        "Ada",
+        "waiting-token",
+    ));
+    assert_eq!(
+        mailer.close(Duration::from_millis(300)),
+        1,
+        "not sent, not lost silently"
     );
 }
 
