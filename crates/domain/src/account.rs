@@ -4,7 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::validation::{Field, Rule, ValidationError, check_length, forbidden_in_names};
+use crate::validation::{
+    Field, Rule, ValidationError, check_length, forbidden_in_names, parse_name,
+};
 use crate::{SecretDigest, SecretToken, Timestamp, User, UserId, Username};
 
 /// An email address whose syntax is checked: `local@domain`, ASCII, at most
@@ -124,12 +126,7 @@ impl DisplayName {
     /// assert!(DisplayName::parse("   ").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let name = raw.trim_matches(Self::trims);
-        check_length(Field::DisplayName, name, 1, Self::MAX_CHARS)?;
-        if let Some(rule) = name.chars().find_map(forbidden_in_names) {
-            return Err(ValidationError::new(Field::DisplayName, rule));
-        }
-        Ok(Self(name.to_owned()))
+        parse_name(raw, Field::DisplayName, Self::MAX_CHARS).map(|name| Self(name.to_owned()))
     }
 
     /// The name.

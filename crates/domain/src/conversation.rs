@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::validation::{Field, ValidationError, check_length, forbidden_in_names};
+use crate::validation::{Field, ValidationError, forbidden_in_names, parse_name};
 use crate::{ConversationId, Message, Timestamp, UserId, is_bidi_control};
 
 /// A valid conversation name: trimmed of what [`ConversationName::trims`], then 1 to
@@ -68,12 +68,7 @@ impl ConversationName {
     /// assert!(ConversationName::parse("   ").is_err());
     /// ```
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let name = raw.trim_matches(Self::trims);
-        check_length(Field::Name, name, 1, Self::MAX_CHARS)?;
-        if let Some(rule) = name.chars().find_map(forbidden_in_names) {
-            return Err(ValidationError::new(Field::Name, rule));
-        }
-        Ok(Self(name.to_owned()))
+        parse_name(raw, Field::Name, Self::MAX_CHARS).map(|name| Self(name.to_owned()))
     }
 
     /// The name.

@@ -164,6 +164,21 @@ pub(crate) fn forbidden_in_names(c: char) -> Option<Rule> {
     }
 }
 
+/// `raw` as a name of `field`: trimmed of Unicode white space, then 1 to `max_chars`
+/// characters with none that [`forbidden_in_names`] refuses.
+pub(crate) fn parse_name(
+    raw: &str,
+    field: Field,
+    max_chars: usize,
+) -> Result<&str, ValidationError> {
+    let name = raw.trim_matches(char::is_whitespace);
+    check_length(field, name, 1, max_chars)?;
+    if let Some(rule) = name.chars().find_map(forbidden_in_names) {
+        return Err(ValidationError::new(field, rule));
+    }
+    Ok(name)
+}
+
 /// Checks the character count of an already trimmed `value` against `min..=max`.
 pub(crate) fn check_length(
     field: Field,
