@@ -77,9 +77,35 @@ pub enum Error {
     /// The service is shutting down and starts no new reply.
     #[error("the service is shutting down, try again shortly")]
     ShuttingDown,
+    /// Too many passwords are waiting to be checked (a flood of logins): the request
+    /// was refused at once rather than queued; retrying shortly may succeed.
+    #[error("too many logins are being checked right now, try again in a moment")]
+    Busy,
+    /// Too many logins with this username failed lately; its logins are refused,
+    /// right password or not, until `retry_after` has passed.
+    #[error("too many failed logins for this username, try again in {} s", retry_after.as_secs().max(1))]
+    LoginsSuspended {
+        /// How long until logins with the username are taken again.
+        retry_after: std::time::Duration,
+    },
+    /// The user has as many conversations as allowed; deleting one makes room.
+    #[error("you have {most} conversations, the most allowed: delete some first")]
+    TooManyConversations {
+        /// How many conversations a user may have.
+        most: u32,
+    },
     /// Hashing or verifying a password failed.
     #[error("password hashing failed")]
     Hashing(#[source] HashError),
+}
+
+impl From<HashError> for Error {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self::Busy,
+            HashError::Failed(_) => Self::Hashing(error),
+        }
+    }
 }
 
 impl From<crate::ReplyFailure> for Error {
@@ -151,12 +177,19 @@ pub enum BotError {
 
 /// A password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
-#[error("the password hasher failed")]
-pub struct HashError(#[source] BoxError);
+pub enum HashError {
+    /// As many passwords as the hasher queues are waiting: it refused this one at
+    /// once, so that a flood of logins cannot make anyone wait long.
+    #[error("too many passwords are waiting to be hashed")]
+    Busy,
+    /// The hasher failed.
+    #[error("the password hasher failed")]
+    Failed(#[source] BoxError),
+}
 
 impl HashError {
     /// A hasher failure caused by `source`.
     pub fn new(source: impl Into<BoxError>) -> Self {
-        Self(source.into())
+        Self::Failed(source.into())
     }
 }

@@ -109,11 +109,14 @@ pub trait ConversationRepository: Send + Sync {
     /// does not exist has nothing, like a new user at the first revision.
     async fn revision(&self, owner: UserId) -> Result<Revision, StorageError>;
 
-    /// Stores a new conversation.
+    /// Stores a new conversation, unless its owner already has `at_most`: then
+    /// `None`, and nothing is stored. Concurrent inserts for one owner never take
+    /// them past `at_most`.
     async fn insert_conversation(
         &self,
         conversation: NewConversation,
-    ) -> Result<Conversation, StorageError>;
+        at_most: u32,
+    ) -> Result<Option<Conversation>, StorageError>;
 
     /// The conversations of `owner` in `window` of the list ordered most recently
     /// active first (ties: highest id first), from just after `window.before`.

@@ -8,11 +8,18 @@
 //! (`SCHED_IDLE` on Linux): the scheduler gives the CPU to request handling first, and
 //! hashing takes every cycle left over, so logins still go as fast as the machine
 //! allows while the rest of the API keeps its latency.
+//!
+//! The queue is bounded: past a few waiting passwords per thread, [`BcryptHasher`]
+//! refuses at once ([`HashError::Busy`]) instead of queueing, so that a flood of
+//! logins from many addresses leaves every caller an answer within a second or two
+//! (a refusal the API turns into 503 with `Retry-After`), never a wait that grows with
+//! the flood.
 
 mod keys;
 
 pub use keys::RandomKeys;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +36,10 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct BcryptHasher {
     cost: u32,
     jobs: Sender<Job>,
+    /// Jobs queued or running, shared by the clones.
+    taken: Arc<AtomicUsize>,
+    /// How many jobs may be queued or running at once.
+    capacity: usize,
 }
 
 /// The hasher cannot be built.
@@ -50,40 +61,50 @@ impl BcryptHasher {
     /// The production default.
     pub const DEFAULT_COST: u32 = 12;
 
-    /// A hasher at `cost` hashing on `threads` threads (at least one).
+    /// A hasher at `cost` hashing on `threads` threads (at least one), with up to
+    /// `waiting_per_thread` more passwords per thread waiting their turn.
     ///
     /// # Errors
     /// [`BuildError`] when `cost` is outside bcrypt's range or a thread cannot start.
-    pub fn new(cost: u32, threads: usize) -> Result<Self, BuildError> {
+    pub fn new(cost: u32, threads: usize, waiting_per_thread: usize) -> Result<Self, BuildError> {
         if !(Self::MIN_COST..=Self::MAX_COST).contains(&cost) {
             return Err(BuildError::InvalidCost(cost));
         }
+        let threads = threads.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for index in 0..threads.max(1) {
+        for index in 0..threads {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("bcrypt-{index}"))
                 .spawn(move || work(&queue))?;
         }
-        Ok(Self { cost, jobs })
+        Ok(Self {
+            cost,
+            jobs,
+            taken: Arc::new(AtomicUsize::new(0)),
+            capacity: threads.saturating_mul(waiting_per_thread.saturating_add(1)),
+        })
     }
 
-    /// A hasher at `cost` with one hashing thread per core.
+    /// A hasher at `cost` with one hashing thread per core, and up to
+    /// `waiting_per_thread` more passwords per thread waiting their turn.
     ///
     /// # Errors
     /// [`BuildError`] when `cost` is outside bcrypt's range or a thread cannot start.
-    pub fn with_core_count(cost: u32) -> Result<Self, BuildError> {
+    pub fn with_core_count(cost: u32, waiting_per_thread: usize) -> Result<Self, BuildError> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::new(cost, cores)
+        Self::new(cost, cores, waiting_per_thread)
     }
 
-    /// Runs `task` on a hashing thread, once one is free.
+    /// Runs `task` on a hashing thread, once one is free; refuses at once when the
+    /// queue is full.
     async fn run<T, F>(&self, task: F) -> Result<T, HashError>
     where
         F: FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
         T: Send + 'static,
     {
+        let slot = Slot::take(&self.taken, self.capacity).ok_or(HashError::Busy)?;
         let (reply, outcome) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
@@ -92,12 +113,35 @@ impl BcryptHasher {
                 if !reply.is_closed() {
                     let _ = reply.send(task());
                 }
+                drop(slot);
             }))
             .map_err(|_| HashError::new("the password hashing threads have stopped"))?;
         outcome
             .await
             .map_err(HashError::new)?
             .map_err(HashError::new)
+    }
+}
+
+/// A place in the queue, given back when dropped: when its job has run, was skipped,
+/// or was never run at all.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A place among `capacity`, if one is free.
+    fn take(taken: &Arc<AtomicUsize>, capacity: usize) -> Option<Self> {
+        taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| {
+                (count < capacity).then_some(count + 1)
+            })
+            .ok()
+            .map(|_| Self(Arc::clone(taken)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -176,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_the_password_it_hashed_and_nothing_else() {
-        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 2).unwrap();
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 2, 1).unwrap();
         let password = Password::parse("correct horse battery").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
 
@@ -199,7 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_of_exactly_72_bytes_are_hashed_whole() {
-        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1).unwrap();
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1, 1).unwrap();
         for longest in ["x".repeat(72), format!("{}{}", "é".repeat(35), "xy")] {
             assert_eq!(longest.len(), Password::MAX_BYTES);
             let password = Password::parse(&longest).unwrap();
@@ -216,7 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_hash_is_an_error_not_a_match() {
-        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1).unwrap();
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1, 1).unwrap();
         let result = hasher
             .verify(
                 &PasswordAttempt::new("whatever1"),
@@ -228,7 +272,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn many_hashes_at_once_queue_and_all_complete() {
-        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 2).unwrap();
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 2, 8).unwrap();
         let tasks: Vec<_> = (0..16)
             .map(|i| {
                 let hasher = hasher.clone();
@@ -249,7 +293,7 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::time::Duration;
 
-        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1).unwrap();
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1, 8).unwrap();
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let (occupied, started) = std::sync::mpsc::channel::<()>();
         let busy = tokio::spawn({
@@ -278,13 +322,52 @@ mod tests {
         assert_eq!(after.unwrap(), 0, "no abandoned job ran");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once_and_takes_again_once_it_drains() {
+        // One thread, one waiting: the third password is refused without waiting.
+        let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1, 1).unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (occupied, started) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                let hold = move || {
+                    let _ = occupied.send(());
+                    Ok(gate.recv().is_ok())
+                };
+                hasher.run(hold).await
+            }
+        });
+        started.recv().unwrap();
+        let waiting = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.run(|| Ok("waited")).await }
+        });
+        while hasher.taken.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let password = Password::parse("correct horse battery").unwrap();
+        assert!(matches!(hasher.hash(&password).await, Err(HashError::Busy)));
+
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().unwrap());
+        assert_eq!(waiting.await.unwrap().unwrap(), "waited");
+        let hash = hasher.hash(&password).await.unwrap();
+        assert!(hasher.verify(&password.into(), &hash).await.unwrap());
+        assert_eq!(
+            hasher.taken.load(Ordering::Acquire),
+            0,
+            "every place given back"
+        );
+    }
+
     #[test]
     fn refuses_costs_bcrypt_does_not_accept() {
         assert!(matches!(
-            BcryptHasher::new(3, 1),
+            BcryptHasher::new(3, 1, 1),
             Err(BuildError::InvalidCost(3))
         ));
-        assert!(BcryptHasher::new(32, 1).is_err());
-        assert!(BcryptHasher::with_core_count(BcryptHasher::DEFAULT_COST).is_ok());
+        assert!(BcryptHasher::new(32, 1, 1).is_err());
+        assert!(BcryptHasher::with_core_count(BcryptHasher::DEFAULT_COST, 1).is_ok());
     }
 }

@@ -5,18 +5,28 @@
 //! that change data; a session cookie alone (SameSite=Lax still allows top-level
 //! POST navigations in some browsers) is not proof that the user meant the request.
 
+use std::net::IpAddr;
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::ORIGIN;
+use actix_web::http::header::{HOST, ORIGIN};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 
 use crate::error::{ErrorKind, json_error};
 
-/// The origins, besides the server's own, whose pages may change data.
+/// The origins whose pages may change data.
 #[derive(Debug, Clone)]
-pub(crate) struct TrustedOrigins(pub(crate) Vec<String>);
+pub(crate) struct TrustedOrigins {
+    /// The configured public origin (`app.public_url`'s), when there is one.
+    pub(crate) public: Option<String>,
+    /// The origins of `cors.allowed_origins`.
+    pub(crate) allowed: Vec<String>,
+    /// Proxies whose `Forwarded` and `X-Forwarded-*` headers say how the client reached
+    /// the server; anyone else's are ignored.
+    pub(crate) proxies: Vec<IpAddr>,
+}
 
 /// Middleware answering 403 to a POST, PUT, PATCH or DELETE whose `Origin` is neither
 /// the server's own nor trusted.
@@ -60,12 +70,41 @@ fn comes_from_another_site(request: &ServiceRequest) -> bool {
 const SEC_FETCH_SITE: &str = "sec-fetch-site";
 
 fn is_trusted(request: &ServiceRequest, origin: &str) -> bool {
-    let own = {
-        let connection = request.connection_info();
-        format!("{}://{}", connection.scheme(), connection.host())
+    let Some(trusted) = request.app_data::<web::Data<TrustedOrigins>>() else {
+        return false;
     };
-    origin.eq_ignore_ascii_case(&own)
-        || request
-            .app_data::<web::Data<TrustedOrigins>>()
-            .is_some_and(|trusted| trusted.0.iter().any(|t| origin.eq_ignore_ascii_case(t)))
+    let same = |other: &String| origin.eq_ignore_ascii_case(other);
+    trusted.public.iter().any(same)
+        || trusted.allowed.iter().any(same)
+        || same(&own_origin(request, &trusted.proxies))
+}
+
+/// The origin the client reached the server at: the scheme of the connection and its
+/// `Host`; through a trusted proxy, as its forwarding headers say. Anyone can write
+/// those headers, so they count only from `proxies`.
+fn own_origin(request: &ServiceRequest, proxies: &[IpAddr]) -> String {
+    let through_proxy = request
+        .peer_addr()
+        .is_some_and(|peer| proxies.contains(&peer.ip().to_canonical()));
+    if through_proxy {
+        let connection = request.connection_info();
+        return format!("{}://{}", connection.scheme(), connection.host());
+    }
+    let scheme = if request.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        })
+        .unwrap_or_else(|| request.app_config().host());
+    format!("{scheme}://{host}")
 }

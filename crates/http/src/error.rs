@@ -176,7 +176,7 @@ pub struct ApiError {
     kind: ErrorKind,
     message: Cow<'static, str>,
     cause: Option<BoxError>,
-    /// Seconds a rate-limited client should wait, sent as `Retry-After`.
+    /// Seconds the client should wait before trying again, sent as `Retry-After`.
     retry_after: Option<u64>,
 }
 
@@ -194,12 +194,19 @@ impl ApiError {
     /// 429 `rate_limited`: try again in `seconds`, as the message and `Retry-After`
     /// say.
     pub fn rate_limited(seconds: u64) -> Self {
+        Self::new(
+            ErrorKind::RateLimited,
+            format!("Too many requests: try again in {seconds} s."),
+        )
+        .retry_after(seconds)
+    }
+
+    /// The same error, telling the client to try again in `seconds` (`Retry-After`).
+    #[must_use]
+    pub fn retry_after(self, seconds: u64) -> Self {
         Self {
             retry_after: Some(seconds),
-            ..Self::new(
-                ErrorKind::RateLimited,
-                format!("Too many requests: try again in {seconds} s."),
-            )
+            ..self
         }
     }
 
@@ -315,6 +322,25 @@ impl From<chatbot_domain::Error> for ApiError {
                 ErrorKind::RateLimited,
                 format!(
                     "Too many connections: at most {most} per user. Close another tab or device first."
+                ),
+            ),
+            E::Busy => Self::new(
+                ErrorKind::Unavailable,
+                "Too many logins are being checked right now: try again in a moment.",
+            )
+            .retry_after(1),
+            E::LoginsSuspended { retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                Self::new(
+                    ErrorKind::RateLimited,
+                    format!("Too many failed logins for this username: try again in {seconds} s."),
+                )
+                .retry_after(seconds)
+            }
+            E::TooManyConversations { most } => Self::new(
+                ErrorKind::Conflict,
+                format!(
+                    "You have {most} conversations, the most allowed: delete some to start another."
                 ),
             ),
             E::ShuttingDown => Self::new(

@@ -95,6 +95,12 @@ pub struct HttpConfig {
     /// The origins browsers may call the API from, with credentials; pages on other
     /// origins (but the server's own) may not change data.
     pub allowed_origins: Vec<String>,
+    /// The origin people reach the service at (`https://chat.example.com`), when
+    /// configured: its pages may change data, whatever the request's `Host`.
+    pub public_origin: Option<String>,
+    /// Proxies whose forwarding headers (`X-Forwarded-For`, `Forwarded`,
+    /// `X-Forwarded-Host`, `X-Forwarded-Proto`) are believed; no one else's are.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// The longest message text accepted, in characters.
@@ -124,6 +130,8 @@ impl std::fmt::Debug for HttpConfig {
             .field("cookie_secure", &self.cookie_secure)
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("allowed_origins", &self.allowed_origins)
+            .field("public_origin", &self.public_origin)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_message_chars", &self.max_message_chars)
             .field("body_timeout", &self.body_timeout)
@@ -198,9 +206,11 @@ impl Api {
         let site_config = config.clone();
         App::new()
             .app_data(self.state.clone())
-            .app_data(web::Data::new(csrf::TrustedOrigins(
-                config.allowed_origins.clone(),
-            )))
+            .app_data(web::Data::new(csrf::TrustedOrigins {
+                public: config.public_origin.clone(),
+                allowed: config.allowed_origins.clone(),
+                proxies: config.trusted_proxies.clone(),
+            }))
             .app_data(web::PayloadConfig::new(config.max_body_bytes))
             .app_data(json::BodyTimeout(config.body_timeout))
             .app_data(web::PathConfig::default().error_handler(|_, _| {

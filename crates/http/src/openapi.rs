@@ -249,7 +249,8 @@ impl Modify for OptionalBodies {
 
 /// Adds to each operation the errors that the middleware and extractors it goes through
 /// answer with, so that no handler has to repeat them: the JSON body extractor (400,
-/// 408, 413, 415), the logged-in user extractor (401), the CSRF check on writes (403), and
+/// 408, 413, 415), the logged-in user extractor (401), the per-user limit on writes
+/// (429), the CSRF check on writes (403), and
 /// failures of the database, which every request with a session cookie reads (503),
 /// and of the code (500). An error an operation already documents keeps its words; a
 /// 400 gets the body rules added.
@@ -285,6 +286,14 @@ impl Modify for CommonErrors {
                         ErrorKind::Unauthorized,
                         "no valid session: log in first (the session may have expired).",
                     );
+                    if writes {
+                        add_error(
+                            operation,
+                            ErrorKind::RateLimited,
+                            "too many changes by this user (`rate_limit.writes_per_minute`); \
+                             `Retry-After` says how many seconds to wait.",
+                        );
+                    }
                 }
                 if writes {
                     add_error(

@@ -97,6 +97,7 @@ fn config() -> HttpConfig {
     let rate_limiters = RateLimiters::new(&RateLimitConfig {
         auth: generous,
         messages: generous,
+        writes: generous,
         mail: generous,
         trusted_proxies: vec![],
     })
@@ -107,6 +108,8 @@ fn config() -> HttpConfig {
         cookie_secure: false,
         session_idle_timeout: Duration::from_secs(3_600),
         allowed_origins: vec![],
+        public_origin: None,
+        trusted_proxies: vec![],
         max_body_bytes: 64 * 1024,
         max_message_chars: MAX_MESSAGE_CHARS,
         body_timeout: Duration::from_secs(5),
@@ -179,6 +182,7 @@ fn storage_down() -> Error {
 #[derive(Debug)]
 struct Reply {
     status: StatusCode,
+    headers: actix_web::http::header::HeaderMap,
     /// The cookies it sets.
     cookies: Vec<Cookie<'static>>,
     /// Its bytes.
@@ -192,6 +196,12 @@ impl Reply {
     fn assert_error(&self, status: u16, code: &str, error: &str) {
         assert_eq!(self.status.as_u16(), status, "{self:?}");
         assert_eq!(self.body, json!({"error": error, "code": code}), "{self:?}");
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|value| value.to_str().expect("a text header"))
     }
 
     fn cookie(&self, name: &str) -> Option<&Cookie<'static>> {
@@ -212,20 +222,27 @@ where
     S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let (status, cookies, raw) = match app.call(request).await {
+    let (status, headers, cookies, raw) = match app.call(request).await {
         Ok(response) => {
             let cookies = response
                 .response()
                 .cookies()
                 .map(Cookie::into_owned)
                 .collect();
-            (response.status(), cookies, test::read_body(response).await)
+            let headers = response.headers().clone();
+            (
+                response.status(),
+                headers,
+                cookies,
+                test::read_body(response).await,
+            )
         }
         Err(error) => {
             let response = error.error_response();
             let status = response.status();
+            let headers = response.headers().clone();
             let body = response.into_body().try_into_bytes().unwrap_or_default();
-            (status, vec![], body)
+            (status, headers, vec![], body)
         }
     };
     let body = if raw.is_empty() {
@@ -235,6 +252,7 @@ where
     };
     Reply {
         status,
+        headers,
         cookies,
         raw: raw.to_vec(),
         body,
@@ -351,6 +369,50 @@ async fn signups_breaking_a_rule_are_refused_before_the_use_case() {
 }
 
 // Login and logout.
+
+#[actix_web::test]
+async fn a_login_the_hasher_cannot_take_now_is_503_with_retry_after_and_no_session() {
+    let mut mocks = Mocks::default();
+    mocks
+        .accounts
+        .expect_verify_credentials()
+        .times(1)
+        .returning(|_, _| Err(Error::Busy));
+    mocks.sessions.expect_start().never();
+    let app = test::init_service(mocks.api().app()).await;
+
+    let reply = send(&app, alice_login().to_request()).await;
+
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
+    assert_eq!(reply.body["code"], "unavailable");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert!(reply.cookie(COOKIE_NAME).is_none(), "{reply:?}");
+}
+
+#[actix_web::test]
+async fn a_username_with_too_many_failed_logins_is_429_with_the_wait() {
+    let mut mocks = Mocks::default();
+    mocks
+        .accounts
+        .expect_verify_credentials()
+        .times(1)
+        .returning(|_, _| {
+            Err(Error::LoginsSuspended {
+                retry_after: Duration::from_millis(299_400),
+            })
+        });
+    let app = test::init_service(mocks.api().app()).await;
+
+    let reply = send(&app, alice_login().to_request()).await;
+
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");
+    assert_eq!(reply.body["code"], "rate_limited");
+    assert_eq!(reply.header("retry-after"), Some("299"));
+    assert_eq!(
+        reply.body["error"],
+        "Too many failed logins for this username: try again in 299 s."
+    );
+}
 
 #[actix_web::test]
 async fn logging_in_starts_a_session_for_the_user_and_sets_its_cookie() {

@@ -83,6 +83,7 @@ impl ProfileRow {
 #[diesel(table_name = users)]
 pub(crate) struct NewUserRow {
     username: String,
+    username_normalized: String,
     display_name: String,
     email: Option<String>,
     email_normalized: Option<String>,
@@ -95,6 +96,7 @@ impl From<NewUser> for NewUserRow {
         let (email, email_normalized) = email_columns(user.email.as_ref());
         Self {
             username: user.username.as_str().to_owned(),
+            username_normalized: user.username.normalized(),
             display_name: user.display_name.as_str().to_owned(),
             email,
             email_normalized,

@@ -3,6 +3,7 @@
 diesel::table! {
     users (id) {
         id -> BigInt,
+        /// As typed.
         username -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
@@ -14,6 +15,9 @@ diesel::table! {
         /// by SQL, so no database locale decides which addresses are the same.
         email_normalized -> Nullable<Text>,
         email_verified -> Bool,
+        /// `Username::normalized` of `username`, unique: written by the application,
+        /// never by SQL, whose `lower()` follows the database's locale.
+        username_normalized -> Text,
     }
 }
 
@@ -83,9 +87,3 @@ diesel::allow_tables_to_appear_in_same_query!(
     conversations,
     messages
 );
-
-diesel::define_sql_function! {
-    /// SQL `lower()`: ASCII case folding on SQLite, full on PostgreSQL; usernames are
-    /// ASCII, so both agree.
-    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}

@@ -57,7 +57,8 @@ enum Place {
     Postgres {
         server: String,
         url: String,
-        schema: String,
+        /// What removes it, run on `server`.
+        cleanup: String,
     },
 }
 
@@ -93,23 +94,8 @@ impl TestDb {
 
     /// An empty PostgreSQL schema of its own on the server `TEST_DATABASE_URL` names.
     pub fn postgres_unmigrated() -> Self {
-        let server = std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
-            panic!(
-                "{POSTGRES_VARIABLE} is not set: a PostgreSQL test needs a server, e.g. \
-                 {POSTGRES_VARIABLE}=postgres://postgres@127.0.0.1:5432/test"
-            )
-        });
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!(
-            "test_{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            nanos % 1_000_000_000
-        );
+        let server = postgres_server();
+        let schema = unique_name();
         PgConnection::establish(&server)
             .unwrap_or_else(|e| panic!("the server in {POSTGRES_VARIABLE} is unreachable: {e}"))
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
@@ -122,9 +108,37 @@ impl TestDb {
             place: Place::Postgres {
                 server,
                 url,
-                schema,
+                cleanup: format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
             },
         }
+    }
+
+    /// A migrated PostgreSQL database of its own, made with the ICU locale `locale`
+    /// (`tr-TR`, say) on the server `TEST_DATABASE_URL` names: for what a database's
+    /// locale could change.
+    pub fn postgres_with_icu_locale(locale: &str) -> Self {
+        let server = postgres_server();
+        let name = unique_name();
+        PgConnection::establish(&server)
+            .unwrap_or_else(|e| panic!("the server in {POSTGRES_VARIABLE} is unreachable: {e}"))
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' \
+                 LOCALE_PROVIDER icu ICU_LOCALE '{locale}' LOCALE 'C.UTF-8'"
+            ))
+            .unwrap();
+        let (address, query) = server.split_at(server.find('?').unwrap_or(server.len()));
+        let (host, _) = address.rsplit_once('/').unwrap();
+        let url = format!("{host}/{name}{query}");
+        let test = Self {
+            db: connect(&url),
+            place: Place::Postgres {
+                server,
+                url,
+                cleanup: format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            },
+        };
+        test.db.run_pending_migrations().unwrap();
+        test
     }
 
     /// Runs `sql` on a connection of its own, beside the pool.
@@ -209,12 +223,40 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Place::Postgres { server, schema, .. } = &self.place {
+        if let Place::Postgres {
+            server, cleanup, ..
+        } = &self.place
+        {
             if let Ok(mut c) = PgConnection::establish(server) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+                let _ = c.batch_execute(cleanup);
             }
         }
     }
+}
+
+/// The server `TEST_DATABASE_URL` names.
+fn postgres_server() -> String {
+    std::env::var(POSTGRES_VARIABLE).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_VARIABLE} is not set: a PostgreSQL test needs a server, e.g. \
+             {POSTGRES_VARIABLE}=postgres://postgres@127.0.0.1:5432/test"
+        )
+    })
+}
+
+/// A schema or database name no other test of any run takes.
+fn unique_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000
+    )
 }
 
 fn connect(url: &str) -> Database {

@@ -116,13 +116,17 @@ async fn take(db: &TestDb, secret: &str, purpose: TokenPurpose) -> Option<Accoun
 async fn chat(db: &TestDb, owner: &User) {
     let conversation = db
         .db
-        .insert_conversation(NewConversation {
-            owner: owner.id,
-            name: ConversationName::parse("c").unwrap(),
-            created_at: at(0),
-        })
+        .insert_conversation(
+            NewConversation {
+                owner: owner.id,
+                name: ConversationName::parse("c").unwrap(),
+                created_at: at(0),
+            },
+            u32::MAX,
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("below the most conversations");
     let message = NewMessage {
         sender: Sender::User,
         text: "hello".to_owned(),

@@ -238,13 +238,17 @@ async fn a_message_too_long_for_a_payload_arrives_whole_read_back_for_its_owner_
     let bob = user(&test, "bob").await;
     let chat = test
         .db
-        .insert_conversation(NewConversation {
-            owner: alice.id,
-            name: ConversationName::default(),
-            created_at: Timestamp::from_unix_millis(1_795_586_834_000).unwrap(),
-        })
+        .insert_conversation(
+            NewConversation {
+                owner: alice.id,
+                name: ConversationName::default(),
+                created_at: Timestamp::from_unix_millis(1_795_586_834_000).unwrap(),
+            },
+            u32::MAX,
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("below the most conversations");
     let text: String = "ü\"\n".chars().cycle().take(16_000).collect();
     let begun = test
         .db

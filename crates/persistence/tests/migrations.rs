@@ -5,7 +5,7 @@
 use chatbot_persistence::Database;
 use chatbot_persistence::testing::TestDb;
 
-const MIGRATIONS: usize = 8;
+const MIGRATIONS: usize = 9;
 
 fn applied(db: &Database) -> Vec<bool> {
     db.migration_status()
@@ -32,8 +32,8 @@ fn round_trip(test: &TestDb) {
         "applying twice is a no-op"
     );
     test.execute(
-        "INSERT INTO users (username, display_name, password_hash, created_at) \
-         VALUES ('kept', 'Kept', 'h', '2026-01-01 00:00:00')",
+        "INSERT INTO users (username, username_normalized, display_name, password_hash, \
+         created_at) VALUES ('kept', 'kept', 'Kept', 'h', '2026-01-01 00:00:00')",
     );
 
     let last = db.revert_last_migration().unwrap().unwrap();
@@ -67,12 +67,7 @@ fn round_trip(test: &TestDb) {
 fn accounts_upgrade(test: &TestDb) {
     let db = &test.db;
     db.run_pending_migrations().unwrap();
-    assert!(
-        db.revert_last_migration()
-            .unwrap()
-            .unwrap()
-            .ends_with("_accounts")
-    );
+    revert_through(db, "_accounts");
     test.execute(
         "INSERT INTO users (username, password_hash, created_at) \
          VALUES ('Ada', 'h', '2026-01-01 00:00:00');
@@ -80,7 +75,7 @@ fn accounts_upgrade(test: &TestDb) {
          SELECT 'key in the clear', id, '{}', '2999-01-01 00:00:00' FROM users",
     );
 
-    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 2);
     assert_eq!(
         test.texts(
             "SELECT display_name AS t FROM users \
@@ -89,6 +84,46 @@ fn accounts_upgrade(test: &TestDb) {
         ["Ada"]
     );
     assert_eq!(test.count("SELECT COUNT(*) AS n FROM sessions"), 0);
+}
+
+/// Reverts migrations, newest first, through the one whose name ends with `suffix`.
+fn revert_through(db: &Database, suffix: &str) {
+    loop {
+        let reverted = db.revert_last_migration().unwrap().unwrap();
+        if reverted.ends_with(suffix) {
+            return;
+        }
+    }
+}
+
+/// `000009` gives the users there were their normalized username (ASCII lower case),
+/// whatever the database's locale, and keeps them unique by it.
+fn usernames_normalized_upgrade(test: &TestDb) {
+    let db = &test.db;
+    db.run_pending_migrations().unwrap();
+    revert_through(db, "_username_normalized");
+    test.execute(
+        "INSERT INTO users (username, display_name, password_hash, created_at) \
+         VALUES ('Ada.L', 'Ada', 'h', '2026-01-01 00:00:00'), \
+                ('IRIS', 'Iris', 'h', '2026-01-01 00:00:00')",
+    );
+
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(
+        test.texts("SELECT username_normalized AS t FROM users ORDER BY id"),
+        ["ada.l", "iris"]
+    );
+}
+
+#[test]
+fn sqlite_usernames_are_normalized_by_the_upgrade() {
+    usernames_normalized_upgrade(&TestDb::sqlite_unmigrated());
+}
+
+#[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
+fn postgres_usernames_are_normalized_by_the_upgrade() {
+    usernames_normalized_upgrade(&TestDb::postgres_unmigrated());
 }
 
 #[test]
@@ -134,6 +169,7 @@ fn status_names_the_migrations_in_order() {
             "2026-11-30-000006_add_message_status",
             "2026-11-30-000007_stream_replies",
             "2026-12-01-000008_accounts",
+            "2026-12-02-000009_username_normalized",
         ]
     );
 }

@@ -28,13 +28,17 @@ async fn user_with_conversations(db: &TestDb, name: &str, conversations: usize) 
     for i in 0..conversations {
         let chat = db
             .db
-            .insert_conversation(NewConversation {
-                owner,
-                name: ConversationName::parse(&format!("c{i}")).unwrap(),
-                created_at: now,
-            })
+            .insert_conversation(
+                NewConversation {
+                    owner,
+                    name: ConversationName::parse(&format!("c{i}")).unwrap(),
+                    created_at: now,
+                },
+                u32::MAX,
+            )
             .await
-            .unwrap();
+            .unwrap()
+            .expect("below the most conversations");
         // A message and the bot's reply, stored as sending a message stores them.
         let message = NewMessage {
             sender: Sender::User,

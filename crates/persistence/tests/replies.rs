@@ -32,13 +32,17 @@ async fn user(db: &TestDb, name: &str) -> User {
 
 async fn conversation(db: &TestDb, owner: &User, name: &str) -> Conversation {
     db.db
-        .insert_conversation(NewConversation {
-            owner: owner.id,
-            name: ConversationName::parse(name).unwrap(),
-            created_at: at(0),
-        })
+        .insert_conversation(
+            NewConversation {
+                owner: owner.id,
+                name: ConversationName::parse(name).unwrap(),
+                created_at: at(0),
+            },
+            u32::MAX,
+        )
         .await
         .unwrap()
+        .expect("below the most conversations")
 }
 
 fn said(text: &str, millis: i64) -> NewMessage {

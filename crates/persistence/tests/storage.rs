@@ -31,13 +31,17 @@ async fn user(db: &TestDb, name: &str) -> User {
 
 async fn conversation(db: &TestDb, owner: &User, name: &str, millis: i64) -> Conversation {
     db.db
-        .insert_conversation(NewConversation {
-            owner: owner.id,
-            name: ConversationName::parse(name).unwrap(),
-            created_at: at(millis),
-        })
+        .insert_conversation(
+            NewConversation {
+                owner: owner.id,
+                name: ConversationName::parse(name).unwrap(),
+                created_at: at(millis),
+            },
+            u32::MAX,
+        )
         .await
         .unwrap()
+        .expect("below the most conversations")
 }
 
 /// What the user says at `millis`.
@@ -98,6 +102,33 @@ fn ids_of(messages: &[Message]) -> Vec<MessageId> {
 }
 
 on_both_backends! {
+    async fn no_user_gets_past_the_most_conversations_even_all_at_once(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let bob = user(db, "bob").await;
+        let new = |owner: &User, index: usize| NewConversation {
+            owner: owner.id,
+            name: ConversationName::parse(&format!("c{index}")).unwrap(),
+            created_at: at(0),
+        };
+        let inserts = (0..12).map(|index| {
+            let db = db.db.clone();
+            let conversation = new(&alice, index);
+            tokio::spawn(async move { db.insert_conversation(conversation, 5).await.unwrap() })
+        });
+        let mut created = 0;
+        for insert in inserts.collect::<Vec<_>>() {
+            created += usize::from(insert.await.unwrap().is_some());
+        }
+        assert_eq!(created, 5);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations"), 5);
+        // The most is per user; and a deleted conversation makes room.
+        assert!(db.db.insert_conversation(new(&bob, 0), 5).await.unwrap().is_some());
+        let first = db.db.list_conversations(alice.id, Window::ALL).await.unwrap()[0].id;
+        assert!(db.db.delete_conversation(alice.id, first).await.unwrap());
+        assert!(db.db.insert_conversation(new(&alice, 12), 5).await.unwrap().is_some());
+        assert!(db.db.insert_conversation(new(&alice, 13), 5).await.unwrap().is_none());
+    }
+
     async fn usernames_are_unique_regardless_of_case_and_kept_as_typed(db: &TestDb) {
         let alice = user(db, "Alice").await;
         assert_eq!(alice.username.as_str(), "Alice");
@@ -433,5 +464,43 @@ on_both_backends! {
         rose(db, alice.id, &mut last, "a title").await;
         db.execute(&format!("DELETE FROM conversations WHERE id = {id}"));
         rose(db, alice.id, &mut last, "a conversation deleted with its messages").await;
+    }
+}
+
+/// Usernames are the same account whatever their letter case, whatever the database's
+/// locale: under ICU's Turkish one, PostgreSQL's `lower('I')` is `ı`, which once made
+/// `alice` and `ALICE` two accounts and left `Iris` unable to log in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
+async fn postgres_usernames_match_alike_under_a_turkish_locale() {
+    let test = TestDb::postgres_with_icu_locale("tr-TR");
+    assert_eq!(
+        test.texts("SELECT lower('I') AS t"),
+        ["ı"],
+        "the database folds letters the Turkish way"
+    );
+    user(&test, "alice").await;
+    let duplicate = test
+        .db
+        .insert_user(NewUser {
+            username: Username::parse("ALICE").unwrap(),
+            display_name: DisplayName::parse("Alice").unwrap(),
+            email: None,
+            password_hash: PasswordHash::new("other"),
+            created_at: at(1),
+        })
+        .await;
+    assert!(
+        matches!(duplicate, Err(StorageError::Conflict)),
+        "{duplicate:?}"
+    );
+    let iris = user(&test, "Iris").await;
+    for typed in ["Iris", "iris", "IRIS"] {
+        let found = test
+            .db
+            .find_credentials(&Username::parse(typed).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found.map(|c| c.user.id), Some(iris.id), "{typed}");
     }
 }

@@ -2,9 +2,12 @@
 //! adapters, builds the domain's use cases over them, and hands those to the HTTP API.
 
 mod background;
+pub mod logging;
+mod secret;
 pub mod settings;
 
 use std::net::TcpListener;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +21,8 @@ use chatbot_domain::ports::Bot;
 use chatbot_domain::ports::Clock;
 use chatbot_domain::ports::EventPublisher;
 use chatbot_domain::services::{
-    AccountPorts, AccountService, Background, ChatService, EventHub, HealthService, HubSettings,
-    ReplySettings, SessionService, StreamSettings,
+    AccountPorts, AccountService, Background, ChatService, EventHub, FailedLoginLimit,
+    HealthService, HubSettings, ReplySettings, SessionService, StreamSettings,
 };
 use chatbot_domain::use_cases::{Accounts, Chat, Sessions};
 use chatbot_hashing::{BcryptHasher, BuildError, RandomKeys};
@@ -101,7 +104,7 @@ pub enum StartError {
     /// A rate limit is zero.
     #[error("invalid rate_limit settings: every limit must be at least 1")]
     RateLimit,
-    /// The session secret is missing or too short for production.
+    /// The session secret is missing, too short or too weak for production.
     #[error(
         "SECRET_KEY {problem} ({setting}): production needs at least {MIN_SECRET_BYTES} random bytes, e.g. SECRET_KEY=$(openssl rand -hex 32)"
     )]
@@ -142,14 +145,25 @@ pub enum SecretProblem {
     Missing,
     /// It has fewer than [`MIN_SECRET_BYTES`] bytes.
     TooShort,
+    /// It is long enough but plainly guessable (repeated, few different characters):
+    /// fewer than [`secret::MIN_SECRET_BITS`] bits of estimated entropy.
+    Weak {
+        /// The estimate.
+        bits: u32,
+    },
 }
 
 impl std::fmt::Display for SecretProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Missing => "is not set",
-            Self::TooShort => "is too short",
-        })
+        match self {
+            Self::Missing => f.write_str("is not set"),
+            Self::TooShort => f.write_str("is too short"),
+            Self::Weak { bits } => write!(
+                f,
+                "is too predictable (about {bits} bits of entropy, from its characters; at least {} needed)",
+                secret::MIN_SECRET_BITS
+            ),
+        }
     }
 }
 
@@ -218,18 +232,26 @@ fn connect(settings: &Settings, url: &DatabaseUrl) -> Result<Database, StartErro
 /// The key signing session cookies, from `session.secret`.
 ///
 /// # Errors
-/// In production, a missing or short secret; in development a missing or short one
-/// is replaced by a random key, with a warning.
+/// In production, a missing, short or plainly guessable secret; in development a
+/// missing or short one is replaced by a random key, a weak one kept, with a warning.
 pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
     let secret = settings.session.secret.as_deref().unwrap_or_default();
-    if secret.len() >= MIN_SECRET_BYTES {
-        return Ok(Key::derive_from(secret.as_bytes()));
-    }
+    let bits = secret::estimated_entropy_bits(secret);
     let problem = if secret.is_empty() {
         SecretProblem::Missing
-    } else {
+    } else if secret.len() < MIN_SECRET_BYTES {
         SecretProblem::TooShort
+    } else if bits < secret::MIN_SECRET_BITS {
+        SecretProblem::Weak { bits }
+    } else {
+        return Ok(Key::derive_from(secret.as_bytes()));
     };
+    // Development keeps a long but weak key, so that processes sharing it (tests, a
+    // second instance) keep sharing sessions.
+    if settings.profile == Profile::Development && matches!(problem, SecretProblem::Weak { .. }) {
+        tracing::warn!("SECRET_KEY {problem}; fine for development, refused in production");
+        return Ok(Key::derive_from(secret.as_bytes()));
+    }
     match settings.profile {
         Profile::Production => Err(StartError::Secret {
             setting: settings.setting("session.secret"),
@@ -242,6 +264,25 @@ pub fn cookie_key(settings: &Settings) -> Result<Key, StartError> {
             Ok(Key::generate())
         }
     }
+}
+
+/// The per-username limit on failed logins; `None` when the rate limits are off.
+fn failed_login_limit(settings: &Settings) -> Option<FailedLoginLimit> {
+    let limits = &settings.rate_limit;
+    Some(FailedLoginLimit {
+        failures: NonZeroU32::new(limits.failed_logins_per_username)?,
+        window: Duration::from_secs(limits.failed_logins_window_seconds),
+    })
+    .filter(|_| limits.enabled)
+}
+
+/// The origin of `app.public_url` (`https://chat.example.com`), whose pages may
+/// change data whatever `Host` a request carries.
+fn public_origin(settings: &Settings) -> Option<String> {
+    url::Url::parse(&settings.app.public_url)
+        .ok()
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
 }
 
 /// The service, ready to serve: the database open and migrated, the use cases built
@@ -287,13 +328,15 @@ impl Application {
         // Every setting is checked before anything is opened or warned about.
         let url = database_url(&settings)?;
         let cookie_key = cookie_key(&settings)?;
-        let hasher =
-            BcryptHasher::with_core_count(settings.auth.bcrypt_cost).map_err(|source| {
-                StartError::Hasher {
-                    setting: settings.setting("auth.bcrypt_cost"),
-                    source,
-                }
-            })?;
+        let hasher = BcryptHasher::with_core_count(
+            settings.auth.bcrypt_cost,
+            settings.auth.hash_queue_per_thread,
+        )
+        .map_err(|source| StartError::Hasher {
+            setting: settings.setting("auth.bcrypt_cost"),
+            source,
+        })?;
+        let trusted_proxies = settings.trusted_proxies();
         let limits = &settings.rate_limit;
         let rate_limiters = RateLimiters::new(&RateLimitConfig {
             auth: Limit {
@@ -304,11 +347,15 @@ impl Application {
                 per_minute: limits.messages_per_minute,
                 burst: limits.messages_burst,
             },
+            writes: Limit {
+                per_minute: limits.writes_per_minute,
+                burst: limits.writes_burst,
+            },
             mail: Limit {
                 per_minute: limits.mail_per_minute,
                 burst: limits.mail_burst,
             },
-            trusted_proxies: limits.trusted_proxies.clone(),
+            trusted_proxies: trusted_proxies.clone(),
         })
         .ok_or(StartError::RateLimit)?;
         let mailer = Arc::new(mailer(&settings)?);
@@ -348,6 +395,7 @@ impl Application {
                 background,
             )
             .with_events(Arc::clone(&events))
+            .with_max_conversations(settings.limits.max_conversations_per_user)
             .with_replies(ReplySettings {
                 system_prompt: settings.bot.system_prompt.clone(),
                 history_messages: settings.bot.history_messages,
@@ -368,6 +416,10 @@ impl Application {
             spawner: Arc::new(ActixRuntime),
         })
         .with_events(events);
+        let accounts = match failed_login_limit(&settings) {
+            Some(limit) => accounts.with_failed_login_limit(limit),
+            None => accounts,
+        };
         let accounts: Arc<dyn Accounts> = Arc::new(accounts);
         let services = Services {
             accounts: Arc::clone(&accounts),
@@ -382,6 +434,8 @@ impl Application {
             cookie_secure: settings.session.cookie_secure,
             session_idle_timeout: settings.session_idle_timeout(),
             allowed_origins: settings.cors.allowed_origins.clone(),
+            public_origin: public_origin(&settings),
+            trusted_proxies,
             max_body_bytes: settings.limits.max_body_bytes,
             max_message_chars: settings.limits.max_message_chars,
             body_timeout: settings.server.client_body_timeout(),

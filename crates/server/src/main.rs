@@ -4,11 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use chatbot_persistence::{Backend, DatabaseUrl, embedded_migrations};
-use chatbot_server::settings::{LogFormat, LogSettings};
 use chatbot_server::{
     Application, Settings, StartError, database_url, open_database, stop_on_signals,
 };
-use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
 usage: chatbot [COMMAND]
@@ -94,7 +92,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), StartError> {
     let settings = Settings::load()?;
-    init_logging(&settings.log);
+    chatbot_server::logging::init(&settings.log);
     for warning in settings.warnings() {
         tracing::warn!("{warning}");
     }
@@ -202,34 +200,6 @@ fn report(what: &str, migrations: &[String]) {
     }
     for name in migrations {
         println!("{what} {name}");
-    }
-}
-
-fn init_logging(log: &LogSettings) {
-    // `log.level` was checked with the settings (and RUST_LOG, when it is a filter,
-    // already put in its place).
-    let mut filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    // actix-server tells at info how it starts its runtime and workers; the start-up
-    // line above says what matters. A filter that names it still gets it.
-    if !log.level.contains("actix_server") {
-        if let Ok(quieter) = "actix_server=warn".parse() {
-            filter = filter.add_directive(quieter);
-        }
-    }
-    // Colours only for a person at a terminal, never into a file or a pipe.
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
-    match log.format {
-        LogFormat::Text => logs.init(),
-        // Fields at the top level and the request's span (its id) on every line, so a
-        // log pipeline can filter on them without unpacking.
-        LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
     }
 }
 

@@ -46,7 +46,8 @@ fn assert_refused(output: &Output, expected: &str) {
 fn a_bad_configuration_stops_start_up_with_one_clear_line() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path();
-    let cases: [(&[(&str, &str)], &str); 6] = [
+    let weak = "a".repeat(32);
+    let cases: [(&[(&str, &str)], &str); 7] = [
         (
             &[("DATABASE_URL", "mysql://localhost/chat")],
             "scheme \"mysql\" is not supported",
@@ -57,6 +58,10 @@ fn a_bad_configuration_stops_start_up_with_one_clear_line() {
         (
             &[("APP_ENV", "production"), ("SECRET_KEY", "short")],
             "SECRET_KEY is too short",
+        ),
+        (
+            &[("APP_ENV", "production"), ("SECRET_KEY", &weak)],
+            "SECRET_KEY is too predictable (about 0 bits of entropy",
         ),
         (
             &[("APP_ENV", "staging")],

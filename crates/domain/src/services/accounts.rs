@@ -1,3 +1,8 @@
+mod failed_logins;
+
+pub use failed_logins::FailedLoginLimit;
+use failed_logins::FailedLogins;
+
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -48,6 +53,7 @@ pub struct AccountService {
     ports: Arc<AccountPorts>,
     decoy_hash: OnceLock<PasswordHash>,
     events: Events,
+    failed_logins: Option<FailedLogins>,
 }
 
 impl AccountService {
@@ -57,6 +63,47 @@ impl AccountService {
             ports: Arc::new(ports),
             decoy_hash: OnceLock::new(),
             events: Events::default(),
+            failed_logins: None,
+        }
+    }
+
+    /// The same service, refusing logins with a username whose failed logins have
+    /// reached `limit` (whatever addresses they came from) until its window ends.
+    #[must_use]
+    pub fn with_failed_login_limit(mut self, limit: FailedLoginLimit) -> Self {
+        self.failed_logins = Some(FailedLogins::new(limit));
+        self
+    }
+
+    /// Checks `password` against the account named `username` (never telling by
+    /// time which names exist).
+    async fn check_credentials(
+        &self,
+        username: Option<&Username>,
+        password: &PasswordAttempt,
+    ) -> Result<User, Error> {
+        let stored = match username {
+            Some(username) => self.ports.users.find_credentials(username).await?,
+            None => None,
+        };
+        match stored {
+            Some(credentials) if fits(password) => {
+                if self
+                    .ports
+                    .verify(password, &credentials.password_hash)
+                    .await?
+                {
+                    Ok(credentials.user)
+                } else {
+                    Err(Error::InvalidCredentials)
+                }
+            }
+            _ => {
+                // The same work as a wrong password, so timing tells no names.
+                let decoy = self.decoy_hash().await?;
+                self.ports.verify(password, decoy).await?;
+                Err(Error::InvalidCredentials)
+            }
         }
     }
 
@@ -119,14 +166,11 @@ fn fits(attempt: &PasswordAttempt) -> bool {
 
 impl AccountPorts {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, Error> {
-        self.hasher.hash(password).await.map_err(Error::Hashing)
+        self.hasher.hash(password).await.map_err(Error::from)
     }
 
     async fn verify(&self, attempt: &PasswordAttempt, hash: &PasswordHash) -> Result<bool, Error> {
-        self.hasher
-            .verify(attempt, hash)
-            .await
-            .map_err(Error::Hashing)
+        self.hasher.verify(attempt, hash).await.map_err(Error::from)
     }
 
     /// Makes a token for `purpose`, stores its digest (voiding older ones of the same
@@ -237,29 +281,26 @@ impl Accounts for AccountService {
         username: &str,
         password: &PasswordAttempt,
     ) -> Result<User, Error> {
-        let stored = match Username::parse(username) {
-            Ok(username) => self.ports.users.find_credentials(&username).await?,
-            Err(_) => None,
-        };
-        match stored {
-            Some(credentials) if fits(password) => {
-                if self
-                    .ports
-                    .verify(password, &credentials.password_hash)
-                    .await?
-                {
-                    Ok(credentials.user)
-                } else {
-                    Err(Error::InvalidCredentials)
-                }
-            }
-            _ => {
-                // The same work as a wrong password, so timing tells no names.
-                let decoy = self.decoy_hash().await?;
-                self.ports.verify(password, decoy).await?;
-                Err(Error::InvalidCredentials)
+        let username = Username::parse(username).ok();
+        // A name no account can have is never locked: there is nothing to guess.
+        let counted = self
+            .failed_logins
+            .as_ref()
+            .zip(username.as_ref().map(Username::normalized));
+        if let Some((failed_logins, name)) = &counted {
+            failed_logins
+                .attempt(name, self.ports.clock.now())
+                .map_err(|retry_after| Error::LoginsSuspended { retry_after })?;
+        }
+        let outcome = self.check_credentials(username.as_ref(), password).await;
+        if let Some((failed_logins, name)) = &counted {
+            match &outcome {
+                Ok(_) => failed_logins.succeeded(name),
+                Err(Error::InvalidCredentials) => {}
+                Err(_) => failed_logins.not_judged(name),
             }
         }
+        outcome
     }
 
     async fn profile(&self, user: UserId) -> Result<Profile, Error> {

@@ -90,6 +90,7 @@ struct Inner<R, M, B, C> {
     background: Background,
     generations: Generations,
     events: Events,
+    max_conversations: u32,
 }
 
 impl<R, M, B, C> ChatService<R, M, B, C>
@@ -112,8 +113,25 @@ where
                 background,
                 generations: Generations::default(),
                 events: Events::default(),
+                max_conversations: Self::DEFAULT_MAX_CONVERSATIONS,
             }),
         }
+    }
+
+    /// How many conversations a user may have unless configured otherwise.
+    pub const DEFAULT_MAX_CONVERSATIONS: u32 = 10_000;
+
+    /// The same service, refusing a user a new conversation once they have `most`.
+    ///
+    /// # Panics
+    /// When called after the service started a reply (it is meant for building).
+    #[must_use]
+    pub fn with_max_conversations(mut self, most: u32) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.max_conversations = most,
+            None => unreachable!("with_max_conversations is called while building"),
+        }
+        self
     }
 
     /// The same service, passing every change it makes to `events`.
@@ -736,11 +754,13 @@ where
             name,
             created_at: self.inner.clock.now(),
         };
+        let most = self.inner.max_conversations;
         let created = self
             .inner
             .conversations
-            .insert_conversation(conversation)
-            .await?;
+            .insert_conversation(conversation, most)
+            .await?
+            .ok_or(Error::TooManyConversations { most })?;
         self.inner
             .events
             .publish(owner, Change::ConversationCreated(created.clone()));

@@ -8,7 +8,7 @@ mod realtime;
 mod replies;
 mod sessions;
 
-pub use accounts::{AccountPorts, AccountService};
+pub use accounts::{AccountPorts, AccountService, FailedLoginLimit};
 pub use chat::{Background, ChatService, ReplySettings};
 pub use health::HealthService;
 pub use realtime::{Delivery, EventHub, HubSettings, Subscription};

@@ -84,8 +84,13 @@ pub(super) async fn sign_up(
         (status = 401, description = "`unauthorized`: wrong username or password (one answer \
             for both).", body = ErrorBody),
         (status = 429, description = "`rate_limited`: too many signups and logins from this \
-            address.", body = ErrorBody,
+            address, or too many failed logins with this username lately (from any address).",
+            body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "`unavailable`: too many passwords are being checked at \
+            once (a flood of logins); answered at once, try again shortly. Or the database \
+            cannot be reached.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait, when busy."))),
     ),
 )]
 pub(super) async fn log_in(

@@ -193,6 +193,9 @@ where
         (status = 201, description = "The new conversation.", body = ConversationOut),
         (status = 400, description = "`validation_failed`: the name breaks a rule; the \
             sentence says which.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the user has as many conversations as \
+            allowed (`limits.max_conversations_per_user`, 10,000 by default); deleting one \
+            makes room.", body = ErrorBody),
     ),
 )]
 pub(super) async fn create(

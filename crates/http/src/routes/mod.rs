@@ -39,6 +39,8 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
     let limited = config.rate_limits_enabled;
     let per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.auth));
     let per_user = Condition::new(limited, Governor::new(&config.rate_limiters.messages));
+    // Every other change a user makes, each route on the one per-user allowance.
+    let writes = || Condition::new(limited, Governor::new(&config.rate_limiters.writes));
     let mail_per_address = || Condition::new(limited, Governor::new(&config.rate_limiters.mail));
     let documents = web::Data::new(docs::Documents::new(
         &config.cookie_name,
@@ -86,12 +88,12 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
         resource("/conversations", "GET, HEAD, POST")
             .route(web::get().to(conversations::list))
             .route(web::head().to(conversations::list))
-            .route(web::post().to(conversations::create)),
+            .route(web::post().to(conversations::create).wrap(writes())),
     )
     .service(
         resource("/conversations/{id}", "PUT, DELETE")
-            .route(web::put().to(conversations::rename))
-            .route(web::delete().to(conversations::delete)),
+            .route(web::put().to(conversations::rename).wrap(writes()))
+            .route(web::delete().to(conversations::delete).wrap(writes())),
     )
     .service(
         resource("/conversations/{id}/messages", "GET, HEAD, POST")
@@ -105,41 +107,46 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
     )
     .service(
         resource("/conversations/{id}/messages/{message_id}/stop", "POST")
-            .route(web::post().to(replies::stop)),
+            .route(web::post().to(replies::stop).wrap(writes())),
     )
     .service(resource("/ws", "GET").route(web::get().to(realtime::open)))
     .service(
         resource("/me", "GET, PATCH, DELETE")
             .route(web::get().to(accounts::profile))
-            .route(web::patch().to(accounts::update_profile))
-            // A password check: limited like a login.
+            .route(web::patch().to(accounts::update_profile).wrap(writes()))
+            // A password check: limited like a login too.
             .route(
                 web::delete()
                     .to(accounts::delete_account)
-                    .wrap(per_address()),
+                    .wrap(per_address())
+                    .wrap(writes()),
             ),
     )
     .service(
         resource("/me/password", "POST")
             .wrap(per_address())
-            .route(web::post().to(accounts::change_password)),
+            .route(web::post().to(accounts::change_password).wrap(writes())),
     )
     .service(
         resource("/me/sessions", "GET, DELETE")
             .route(web::get().to(accounts::sessions))
-            .route(web::delete().to(accounts::end_other_sessions)),
+            .route(
+                web::delete()
+                    .to(accounts::end_other_sessions)
+                    .wrap(writes()),
+            ),
     )
     .service(
         resource("/me/sessions/{id}", "DELETE")
             .app_data(web::PathConfig::default().error_handler(|_, _| {
                 ApiError::new(ErrorKind::NotFound, "Session not found.").into()
             }))
-            .route(web::delete().to(accounts::end_session)),
+            .route(web::delete().to(accounts::end_session).wrap(writes())),
     )
     .service(
         resource("/me/email/verify", "POST")
             .wrap(mail_per_address())
-            .route(web::post().to(accounts::send_verification)),
+            .route(web::post().to(accounts::send_verification).wrap(writes())),
     )
     .service(resource("/email/verify", "POST").route(web::post().to(accounts::verify_email)))
     .service(

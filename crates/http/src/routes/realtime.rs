@@ -228,11 +228,20 @@ impl Socket {
                     .err()
                     .map(|refused| Outgoing::refused(client_id, &refused))
             }
-            Command::Stop { message_id } => chat
-                .stop_reply(self.user, None, MessageId::new(message_id))
-                .await
-                .err()
-                .map(|refused| Outgoing::refused(None, &ApiError::from(refused))),
+            Command::Stop { message_id } => {
+                let stopped = async {
+                    if let Some(limits) = &self.state.limits {
+                        limits.check_write(self.user)?;
+                    }
+                    chat.stop_reply(self.user, None, MessageId::new(message_id))
+                        .await
+                        .map_err(ApiError::from)
+                };
+                stopped
+                    .await
+                    .err()
+                    .map(|refused| Outgoing::refused(None, &refused))
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use chatbot_domain::{
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{columns_of, limit_of, read_one_snapshot};
+use super::{columns_of, limit_of, lock_user, read_one_snapshot};
 use crate::Database;
 use crate::rows::{ConversationRow, MessageRow, NewConversationRow, to_column};
 use crate::schema::{conversations, messages, users};
@@ -34,7 +34,8 @@ impl ConversationRepository for Database {
     async fn insert_conversation(
         &self,
         conversation: NewConversation,
-    ) -> Result<Conversation, StorageError> {
+        at_most: u32,
+    ) -> Result<Option<Conversation>, StorageError> {
         let row = NewConversationRow {
             user_id: conversation.owner.get(),
             name: conversation.name.as_str().to_owned(),
@@ -42,13 +43,25 @@ impl ConversationRepository for Database {
             updated_at: to_column(conversation.created_at),
         };
         self.write(move |connection| {
-            diesel::insert_into(conversations::table)
-                .values(&row)
-                .returning(columns_of!(ConversationRow))
-                .get_result::<ConversationRow>(connection)
+            connection.transaction(|connection| {
+                lock_user(connection, row.user_id)?;
+                let owned: i64 = conversations::table
+                    .filter(conversations::user_id.eq(row.user_id))
+                    .count()
+                    .get_result(connection)?;
+                if owned >= i64::from(at_most) {
+                    return Ok(None);
+                }
+                diesel::insert_into(conversations::table)
+                    .values(&row)
+                    .returning(columns_of!(ConversationRow))
+                    .get_result::<ConversationRow>(connection)
+                    .map(Some)
+            })
         })
         .await?
-        .into_conversation()
+        .map(ConversationRow::into_conversation)
+        .transpose()
     }
 
     async fn list_conversations(

@@ -41,6 +41,22 @@ fn read_one_snapshot<T>(
     })
 }
 
+/// On PostgreSQL, locks the user `user` for the rest of the transaction, so that
+/// writes that look at a user's records before changing them queue: under READ
+/// COMMITTED two at once would each miss the other's change (two tokens of one purpose,
+/// one conversation past the most allowed). SQLite has one writer at a time, and no
+/// `FOR NO KEY UPDATE`.
+fn lock_user(connection: &mut AnyConnection, user: i64) -> QueryResult<()> {
+    if let AnyConnection::Postgresql(postgres) = connection {
+        crate::schema::users::table
+            .find(user)
+            .select(crate::schema::users::id)
+            .for_no_key_update()
+            .load::<i64>(postgres)?;
+    }
+    Ok(())
+}
+
 /// A window's limit as SQL takes it; no limit is the largest one.
 fn limit_of(limit: Option<usize>) -> i64 {
     limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX))

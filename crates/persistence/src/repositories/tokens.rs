@@ -5,11 +5,10 @@ use chatbot_domain::{
 };
 use diesel::prelude::*;
 
-use super::{columns_of, count_of};
+use super::{columns_of, count_of, lock_user};
 use crate::Database;
-use crate::connection::AnyConnection;
 use crate::rows::{NewTokenRow, TokenRow, to_column};
-use crate::schema::{account_tokens, users};
+use crate::schema::account_tokens;
 
 #[async_trait]
 impl TokenRepository for Database {
@@ -82,20 +81,4 @@ impl TokenRepository for Database {
             .await?;
         Ok(count_of(purged))
     }
-}
-
-/// On PostgreSQL, locks the user `user` for the rest of the transaction, so that two
-/// tokens issued to them at the same time queue: under READ COMMITTED the second
-/// would not see the first to delete it, and its insert would then break the index
-/// that keeps one token per user and purpose. SQLite has one writer at a time, and no
-/// `FOR NO KEY UPDATE`.
-fn lock_user(connection: &mut AnyConnection, user: i64) -> QueryResult<()> {
-    if let AnyConnection::Postgresql(postgres) = connection {
-        users::table
-            .find(user)
-            .select(users::id)
-            .for_no_key_update()
-            .load::<i64>(postgres)?;
-    }
-    Ok(())
 }

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use super::columns_of;
 use crate::Database;
 use crate::rows::{CredentialsRow, NewUserRow, ProfileChangeRow, ProfileRow, UserRow};
-use crate::schema::{lower, users};
+use crate::schema::users;
 
 #[async_trait]
 impl UserRepository for Database {
@@ -33,7 +33,7 @@ impl UserRepository for Database {
         let found = self
             .run(move |connection| {
                 users::table
-                    .filter(lower(users::username).eq(normalized))
+                    .filter(users::username_normalized.eq(normalized))
                     .select(columns_of!(CredentialsRow))
                     .first::<CredentialsRow>(connection)
                     .optional()

@@ -122,6 +122,9 @@ pub struct ServerSettings {
     /// `server.backlog`: connections the kernel queues before they are accepted
     /// (capped by `net.core.somaxconn`).
     pub backlog: u32,
+    /// `server.trusted_proxies`: proxies whose forwarding headers (`X-Forwarded-For`,
+    /// `Forwarded`, `X-Forwarded-Host`, `X-Forwarded-Proto`) are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServerSettings {
@@ -203,6 +206,9 @@ pub struct CorsSettings {
 pub struct AuthSettings {
     /// `auth.bcrypt_cost`: 4 to 31; each step doubles the work.
     pub bcrypt_cost: u32,
+    /// `auth.hash_queue_per_thread`: passwords that may wait per hashing thread (one
+    /// per core); past them a login, signup or password change gets 503 at once.
+    pub hash_queue_per_thread: usize,
 }
 
 /// `[rate_limit]`
@@ -222,7 +228,17 @@ pub struct RateLimitSettings {
     pub mail_per_minute: u32,
     /// `rate_limit.mail_burst`: how many of those may come at once.
     pub mail_burst: u32,
-    /// `rate_limit.trusted_proxies`: proxies whose `X-Forwarded-For` names the client.
+    /// `rate_limit.writes_per_minute`: every other change a user makes, per user.
+    pub writes_per_minute: u32,
+    /// `rate_limit.writes_burst`: how many of those may come at once.
+    pub writes_burst: u32,
+    /// `rate_limit.failed_logins_per_username`: failed logins with one username,
+    /// from any address, before its logins are refused for the rest of the window.
+    pub failed_logins_per_username: u32,
+    /// `rate_limit.failed_logins_window_seconds`: how long those failures count.
+    pub failed_logins_window_seconds: u64,
+    /// `rate_limit.trusted_proxies`: the older name of `server.trusted_proxies`; both
+    /// are read.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -233,6 +249,8 @@ pub struct LimitSettings {
     pub max_body_bytes: usize,
     /// `limits.max_message_chars`: longer messages get 400.
     pub max_message_chars: usize,
+    /// `limits.max_conversations_per_user`: past it, creating one gets 409.
+    pub max_conversations_per_user: u32,
 }
 
 /// `[bot]`
@@ -577,6 +595,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("cors.allowed_origins")
                 .with_list_parse_key("rate_limit.trusted_proxies")
+                .with_list_parse_key("server.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(environment)),
         );
@@ -711,6 +730,26 @@ impl Settings {
                 "rate_limit.mail_burst",
                 u64::from(self.rate_limit.mail_burst),
             ),
+            (
+                "rate_limit.writes_per_minute",
+                u64::from(self.rate_limit.writes_per_minute),
+            ),
+            (
+                "rate_limit.writes_burst",
+                u64::from(self.rate_limit.writes_burst),
+            ),
+            (
+                "rate_limit.failed_logins_per_username",
+                u64::from(self.rate_limit.failed_logins_per_username),
+            ),
+            (
+                "rate_limit.failed_logins_window_seconds",
+                self.rate_limit.failed_logins_window_seconds,
+            ),
+            (
+                "limits.max_conversations_per_user",
+                u64::from(self.limits.max_conversations_per_user),
+            ),
             ("mail.retry_first_ms", self.mail.retry_first_ms),
             ("mail.retry_max_ms", self.mail.retry_max_ms),
             ("bot.max_tokens", u64::from(self.bot.max_tokens)),
@@ -829,6 +868,16 @@ impl Settings {
             ));
         }
         warnings
+    }
+
+    /// The proxies whose forwarding headers are believed: `server.trusted_proxies`
+    /// and the older `rate_limit.trusted_proxies`.
+    pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
+        let mut proxies = self.server.trusted_proxies.clone();
+        proxies.extend(&self.rate_limit.trusted_proxies);
+        proxies.sort_unstable();
+        proxies.dedup();
+        proxies
     }
 
     /// `session.idle_timeout_seconds` as a duration.

@@ -22,6 +22,29 @@ async fn say(client: &mut Client, conversation: i64, text: &str) -> Value {
 }
 
 api_tests! {
+    async fn no_user_gets_more_conversations_than_allowed(db) {
+        let most = [("CHATBOT__LIMITS__MAX_CONVERSATIONS_PER_USER", "2")];
+        let server = Server::start(settings(&db, &most)).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let first = alice.create_conversation("one").await;
+        alice.create_conversation("two").await;
+        let refused = alice.post("/api/conversations", json!({"name": "three"})).await;
+        refused.assert_error(409, "conflict");
+        assert_eq!(
+            refused.body["error"],
+            "You have 2 conversations, the most allowed: delete some to start another."
+        );
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations"), 2);
+        // The most is each user's; deleting one makes room.
+        let mut bob = server.client();
+        bob.sign_up_and_log_in("bob").await;
+        bob.create_conversation("bob's").await;
+        let deleted = alice.send(awc::http::Method::DELETE, &format!("/api/conversations/{first}"), None, &[]).await;
+        assert_eq!(deleted.status, 204);
+        alice.create_conversation("three").await;
+    }
+
     async fn the_cached_list_changes_after_every_write_use_case(db) {
         // The whole list is rendered once per revision and reused: were a write use
         // case to leave the revision, the next list would be the stale rendering.

@@ -63,6 +63,42 @@ api_tests! {
         alice.get("/api/me").await.assert_error(401, "unauthorized");
     }
 
+    async fn forwarding_headers_name_the_servers_origin_only_from_trusted_proxies(db) {
+        let signup = |name: &str| Some(json!({"username": name, "password": "password1"}).to_string());
+        let claims: [&[(&str, &str)]; 3] = [
+            &[EVIL, ("X-Forwarded-Host", "evil.example")],
+            &[EVIL, ("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Proto", "http")],
+            &[EVIL, ("Forwarded", "host=evil.example;proto=http")],
+        ];
+        let server = Server::start(settings(&db, &[])).await;
+        let mut client = server.client();
+        for headers in claims {
+            let reply = client.send(Method::POST, "/api/signup", signup("mallory"), headers).await;
+            reply.assert_error(403, "forbidden");
+        }
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 0);
+
+        // Behind a trusted proxy, they say how the browser reached the service.
+        let proxied = Server::start(settings(&db, &[("CHATBOT__SERVER__TRUSTED_PROXIES", "127.0.0.1")])).await;
+        let mut client = proxied.client();
+        for (index, headers) in claims.into_iter().enumerate() {
+            let reply = client.send(Method::POST, "/api/signup", signup(&format!("viaproxy{index}")), headers).await;
+            assert_eq!(reply.status, 201, "{headers:?}: {reply:?}");
+        }
+    }
+
+    async fn pages_of_the_public_url_may_write_whatever_the_host(db) {
+        let public = [("CHATBOT__APP__PUBLIC_URL", "https://chat.example.com:443/")];
+        let server = Server::start(settings(&db, &public)).await;
+        let mut client = server.client();
+        let body = json!({"username": "viapublic", "password": "password1"}).to_string();
+        let reply = client.send(Method::POST, "/api/signup", Some(body), &[("Origin", "https://chat.example.com")]).await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        let other = json!({"username": "viaother", "password": "password1"}).to_string();
+        let refused = client.send(Method::POST, "/api/signup", Some(other), &[("Origin", "http://chat.example.com")]).await;
+        refused.assert_error(403, "forbidden");
+    }
+
     async fn reads_from_any_origin_and_writes_from_trusted_ones_pass(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();

@@ -1,6 +1,10 @@
 //! Rate limits and security headers.
 
+use std::time::Duration;
+
 use awc::http::Method;
+use chatbot_domain::ports::Clock;
+use chatbot_domain::{ManualClock, SystemClock};
 use serde_json::json;
 
 use crate::support::{Client, Reply, Server, api_tests, settings};
@@ -28,6 +32,13 @@ fn assert_rate_limited(reply: &Reply) {
     reply.assert_error(429, "rate_limited");
     let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{reply:?}");
+}
+
+/// A 429 telling the client to wait at most `most` seconds (and at least one).
+fn assert_rate_limited_for(reply: &Reply, most: u64) {
+    reply.assert_error(429, "rate_limited");
+    let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=most).contains(&wait), "{reply:?}");
 }
 
 api_tests! {
@@ -70,6 +81,111 @@ api_tests! {
             log_in_as(&mut client, "x", Some("198.51.100.200")).await;
         }
         assert_rate_limited(&log_in_as(&mut client, "x", Some("spoofed, 198.51.100.200")).await);
+    }
+
+    async fn forwarded_entries_with_ports_or_no_address_are_clients_of_their_own(db) {
+        let mut behind_proxy = LIMITED.to_vec();
+        behind_proxy.push(("CHATBOT__SERVER__TRUSTED_PROXIES", "127.0.0.1"));
+        let server = Server::start(settings(&db, &behind_proxy)).await;
+        let mut client = server.client();
+        // A proxy that writes ports, or `unknown`: each client still has its own
+        // bucket, none the proxy's.
+        for forwarded in ["203.0.113.9:40000", "[2001:db8::1]:5555", "unknown"] {
+            for _ in 0..3 {
+                assert_eq!(log_in_as(&mut client, "x", Some(forwarded)).await.status, 401, "{forwarded}");
+            }
+            assert_rate_limited(&log_in_as(&mut client, "x", Some(forwarded)).await);
+        }
+        // Another port of the same address is the same client; another address is not,
+        // nor is another IPv6 network, while the same /64 is.
+        assert_rate_limited(&log_in_as(&mut client, "x", Some("203.0.113.9:1")).await);
+        assert_rate_limited(&log_in_as(&mut client, "x", Some("[2001:db8::2]:1")).await);
+        assert_eq!(log_in_as(&mut client, "x", Some("203.0.113.10:40000")).await.status, 401);
+        assert_eq!(log_in_as(&mut client, "x", Some("[2001:db8:0:1::1]:5555")).await.status, 401);
+        assert_eq!(log_in_as(&mut client, "x", None).await.status, 401, "the proxy's own bucket is untouched");
+    }
+
+    async fn failed_logins_are_limited_per_username_from_any_address(db) {
+        let clock = ManualClock::starting_at(SystemClock.now());
+        let mut limited = LIMITED.to_vec();
+        limited.extend([
+            ("CHATBOT__SERVER__TRUSTED_PROXIES", "127.0.0.1"),
+            ("CHATBOT__RATE_LIMIT__FAILED_LOGINS_PER_USERNAME", "3"),
+            ("CHATBOT__RATE_LIMIT__FAILED_LOGINS_WINDOW_SECONDS", "900"),
+        ]);
+        let server = Server::start_with_clock(settings(&db, &limited), &clock).await;
+        let mut client = server.client();
+        for name in ["alice", "bob"] {
+            let signup = json!({"username": name, "password": "correct horse"}).to_string();
+            let created = client.send(Method::POST, "/api/signup", Some(signup), &[("X-Forwarded-For", "192.0.2.1")]).await;
+            assert_eq!(created.status, 201);
+        }
+        let right = |name: &str, address: &str| {
+            let body = json!({"username": name, "password": "correct horse"}).to_string();
+            (body, vec![("X-Forwarded-For", address.to_owned())])
+        };
+        // Three wrong passwords, each from an address of its own (well within each
+        // address's limit), the name typed in another case each time.
+        for (index, name) in ["alice", "ALICE", "Alice"].into_iter().enumerate() {
+            let reply = log_in_as(&mut client, name, Some(&format!("198.51.100.{index}"))).await;
+            reply.assert_error(401, "unauthorized");
+        }
+        let (body, headers) = right("alice", "198.51.100.50");
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = client.send(Method::POST, "/api/login", Some(body.clone()), &headers).await;
+        assert_rate_limited_for(&refused, 900);
+        assert!(refused.header("set-cookie").is_none(), "no session: {refused:?}");
+        // Names no account has are limited alike: the answer tells no names.
+        for index in 0..3 {
+            log_in_as(&mut client, "nobody", Some(&format!("198.51.100.{}", 10 + index))).await.assert_error(401, "unauthorized");
+        }
+        assert_rate_limited_for(&log_in_as(&mut client, "nobody", Some("198.51.100.20")).await, 900);
+        // Bob is not held up by Alice's attacker.
+        let (bob, bob_headers) = right("bob", "198.51.100.60");
+        let bob_headers: Vec<(&str, &str)> = bob_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(client.send(Method::POST, "/api/login", Some(bob), &bob_headers).await.status, 200);
+
+        clock.advance(Duration::from_secs(900));
+        let (body, headers) = right("alice", "198.51.100.51");
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(client.send(Method::POST, "/api/login", Some(body), &headers).await.status, 200, "the window ended");
+        // A success forgets the failures: three more may fail before the next pause.
+        for index in 0..3 {
+            log_in_as(&mut client, "alice", Some(&format!("198.51.100.{}", 30 + index))).await.assert_error(401, "unauthorized");
+        }
+        assert_rate_limited_for(&log_in_as(&mut client, "alice", Some("198.51.100.40")).await, 900);
+    }
+
+    async fn every_write_is_limited_per_user(db) {
+        let mut limited = LIMITED.to_vec();
+        limited.extend([
+            ("CHATBOT__RATE_LIMIT__AUTH_BURST", "10"),
+            ("CHATBOT__RATE_LIMIT__WRITES_PER_MINUTE", "1"),
+            ("CHATBOT__RATE_LIMIT__WRITES_BURST", "3"),
+        ]);
+        let server = Server::start(settings(&db, &limited)).await;
+        let mut alice = server.client();
+        alice.sign_up_and_log_in("alice").await;
+        let first = alice.create_conversation("one").await;
+        let second = alice.create_conversation("two").await;
+        let renamed = alice.put(&format!("/api/conversations/{first}"), json!({"name": "renamed"})).await;
+        assert_eq!(renamed.status, 200);
+        // The allowance is spent, whatever the next write is; nothing changes.
+        let path = format!("/api/conversations/{second}");
+        assert_rate_limited(&alice.post("/api/conversations", json!({"name": "three"})).await);
+        assert_rate_limited(&alice.put(&path, json!({"name": "again"})).await);
+        assert_rate_limited(&alice.send(Method::DELETE, &path, None, &[]).await);
+        assert_rate_limited(&alice.send(Method::PATCH, "/api/me", Some(json!({"display_name": "A"}).to_string()), &[]).await);
+        assert_rate_limited(&alice.send(Method::DELETE, "/api/me/sessions", None, &[]).await);
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations"), 2);
+        assert_eq!(db.texts("SELECT name AS t FROM conversations ORDER BY id"), ["renamed", "two"]);
+        assert_eq!(alice.get("/api/me").await.body["display_name"], "alice");
+        // Messages keep their own allowance; Bob has his own.
+        let sent = alice.post(&format!("/api/conversations/{first}/messages"), json!({"text": "hi"})).await;
+        assert_eq!(sent.status, 201);
+        let mut bob = server.client();
+        bob.sign_up_and_log_in("bob").await;
+        bob.create_conversation("bob's").await;
     }
 
     async fn messages_are_limited_per_user(db) {

@@ -158,6 +158,13 @@ impl Harness {
         }
     }
 
+    fn with_max_conversations(self, most: u32) -> Self {
+        Self {
+            service: self.service.with_max_conversations(most),
+            ..self
+        }
+    }
+
     fn with_replies(self, replies: ReplySettings) -> Self {
         Self {
             service: self.service.with_replies(replies),
@@ -581,12 +588,15 @@ async fn creates_a_conversation_for_the_owner_at_the_current_time() {
     let mut conversations = MockConversationRepository::new();
     conversations
         .expect_insert_conversation()
-        .with(eq(NewConversation {
-            owner: OWNER,
-            name: ConversationName::default(),
-            created_at: now(),
-        }))
-        .returning(|_| Ok(conversation("New conversation")));
+        .with(
+            eq(NewConversation {
+                owner: OWNER,
+                name: ConversationName::default(),
+                created_at: now(),
+            }),
+            eq(Service::DEFAULT_MAX_CONVERSATIONS),
+        )
+        .returning(|_, _| Ok(Some(conversation("New conversation"))));
     let service = service(conversations, MockMessageRepository::new(), bot());
 
     let created = service
@@ -594,6 +604,28 @@ async fn creates_a_conversation_for_the_owner_at_the_current_time() {
         .await
         .unwrap();
     assert_eq!(created.name.as_str(), "New conversation");
+}
+
+#[tokio::test]
+async fn a_user_at_the_most_conversations_gets_no_new_one_and_no_event() {
+    let mut conversations = MockConversationRepository::new();
+    conversations
+        .expect_insert_conversation()
+        .with(mockall::predicate::always(), eq(3))
+        .returning(|_, _| Ok(None));
+    let events = Arc::new(Recorder::default());
+    let service = service(conversations, MockMessageRepository::new(), bot())
+        .with_max_conversations(3)
+        .with_events(events.clone());
+
+    let refused = service
+        .create_conversation(OWNER, ConversationName::default())
+        .await;
+    assert!(
+        matches!(refused, Err(Error::TooManyConversations { most: 3 })),
+        "{refused:?}"
+    );
+    assert!(events.shown().is_empty());
 }
 
 #[tokio::test]
@@ -1988,7 +2020,7 @@ async fn conversations_created_renamed_and_deleted_are_published() {
     let mut conversations = MockConversationRepository::new();
     conversations
         .expect_insert_conversation()
-        .returning(|new| Ok(conversation(new.name.as_str())));
+        .returning(|new, _| Ok(Some(conversation(new.name.as_str()))));
     conversations
         .expect_rename_conversation()
         .returning(|_, _, name, _| Ok(Some(conversation(name.as_str()))));
