@@ -30,33 +30,16 @@ plus the sign-up's verification mail), and that with a dead relay every one of t
 was still queued, unsent, at shutdown. Warns when cargo or rustc ran while it measured:
 measure again on a quiet machine.
 """
-import email, email.policy, glob, http.client, json, math, os, random, re, secrets, signal
-import shutil, socket, statistics, subprocess, sys, tempfile, threading, time
+import email, email.policy, glob, http.client, json, math, os, random, re, shutil
+import socket, statistics, subprocess, sys, tempfile, time
+
+from benchlib import Compilers, Server, free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRIES = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 WARMUP = int(sys.argv[2]) if len(sys.argv) > 2 else 500
 USER = {"username": "timing", "password": "the right password", "email": "timing@example.com"}
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 VARYING = {"date", "x-request-id"}  # headers allowed to differ from one answer to the next
-
-
-class Compilers:
-    """Watches for cargo and rustc processes (another build on the machine) while measuring."""
-
-    def __init__(self):
-        self.seen = set()
-        self.stop = threading.Event()
-        threading.Thread(target=self.watch, daemon=True).start()
-
-    def watch(self):
-        while not self.stop.wait(0.5):
-            self.seen.update(subprocess.run(["pgrep", "-x", "rustc|cargo"],
-                                            capture_output=True).stdout.split())
-
-    def take(self):
-        seen, self.seen = self.seen, set()
-        return len(seen)
 
 
 COMPILERS = None
@@ -70,61 +53,11 @@ def binary():
     return os.path.abspath(path)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, bin_path, extra_env):
-        self.dir = tempfile.TemporaryDirectory(prefix="forgot-timing-")
-        self.mail_dir = os.path.join(self.dir.name, "mail")
-        self.log_path = os.path.join(self.dir.name, "server.log")
-        self.port = free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("CHATBOT__") and k not in ("DATABASE_URL", "RUST_LOG", "APP_ENV")}
-        env.update({
-            "DATABASE_URL": f"sqlite://{self.dir.name}/chatbot.db",
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "SECRET_KEY": secrets.token_hex(32),
-            "CHATBOT__RATE_LIMIT__ENABLED": "false",
-            "CHATBOT__MAIL__FILE_DIR": self.mail_dir,
-            "CHATBOT__LOG__FORMAT": "text",
-        })
-        env.update(extra_env)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([bin_path], cwd=self.dir.name, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/ready")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        sys.exit(f"the server did not start:\n{self.log_text()}")
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return ANSI.sub("", f.read().decode(errors="replace"))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        text = self.log_text()
-        self.dir.cleanup()
-        return text
+def start_server(bin_path, extra_env):
+    """A server with rate limits off; none of the caller's CHATBOT__ settings."""
+    settings = {"CHATBOT__RATE_LIMIT__ENABLED": "false", **extra_env}
+    return Server(bin_path, "forgot-timing-", settings,
+                  keep=lambda name: not name.startswith("CHATBOT__"), ready="/api/ready")
 
 
 def post(conn, path, body):
@@ -211,7 +144,7 @@ def run(name, bin_path, extra_env, check_files):
     print(f"\n== {name}")
     load = os.getloadavg()[0]
     COMPILERS.take()
-    server = Server(bin_path, extra_env)
+    server = start_server(bin_path, extra_env)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         status, data, _, _ = post(conn, "/api/signup", USER)

@@ -36,11 +36,12 @@ or 503 with Retry-After, within 2 s). Exits non-zero only when the setup fails (
 the server does not start, sign-up refused, a loopback address cannot be bound), never
 because a login was slow: it measures. Warns when cargo or rustc ran while it measured.
 """
-import argparse, http.client, ipaddress, json, os, re, resource, secrets, shutil, signal
-import socket, statistics, subprocess, sys, tempfile, threading, time
+import argparse, http.client, ipaddress, json, os, resource, shutil, socket, statistics
+import subprocess, sys, tempfile, threading, time
+
+from benchlib import Compilers, Server
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 VICTIM = {"username": "victim", "password": "the right password"}
 TARGET = {"username": "target", "password": "the target's password"}
 WRONG = "wrong password"
@@ -50,87 +51,13 @@ TARGET_SECONDS = 2.0
 STATUSES = (200, 401, 429, 503)
 
 
-class Compilers:
-    """Watches for cargo and rustc processes (another build on the machine) while measuring."""
-
-    def __init__(self):
-        self.seen = set()
-        self.stop = threading.Event()
-        threading.Thread(target=self.watch, daemon=True).start()
-
-    def watch(self):
-        while not self.stop.wait(0.5):
-            self.seen.update(subprocess.run(["pgrep", "-x", "rustc|cargo"],
-                                            capture_output=True).stdout.split())
-
-    def take(self):
-        seen, self.seen = self.seen, set()
-        return len(seen)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, bin_path, cost, ready_seconds=60):
-        self.dir = tempfile.TemporaryDirectory(prefix="login-flood-spread-")
-        self.log_path = os.path.join(self.dir.name, "server.log")
-        self.port = free_port()
-        self.stopped = None
-        # CHATBOT__... settings pass through: extra settings from whoever runs this.
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "RUST_LOG", "APP_ENV", "HOST", "PORT", "SECRET_KEY",
-                            "CHATBOT__RATE_LIMIT__TRUSTED_PROXIES")}
-        self.passed = sorted(k for k in env if k.startswith("CHATBOT__"))
-        env.update({
-            "DATABASE_URL": f"sqlite://{self.dir.name}/chatbot.db",
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "SECRET_KEY": secrets.token_hex(32),
-            "CHATBOT__AUTH__BCRYPT_COST": str(cost),
-            "CHATBOT__MAIL__FILE_DIR": os.path.join(self.dir.name, "mail"),
-            "CHATBOT__LOG__FORMAT": "text",
-        })
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([bin_path], cwd=self.dir.name, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + ready_seconds
-        while time.time() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/health")
-                if c.getresponse().status == 200:
-                    c.close()
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        text = self.stop()
-        sys.exit(f"setup: the server did not answer GET /api/health:\n{text}")
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return ANSI.sub("", f.read().decode(errors="replace"))
-
-    def stop(self):
-        if self.stopped is not None:
-            return self.stopped
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        self.stopped = self.log_text()
-        self.dir.cleanup()
-        return self.stopped
+def start_server(bin_path, cost):
+    """A server at bcrypt `cost`, the default limits on, no trusted proxy (each source
+    address its own client); the caller's other CHATBOT__ settings pass through."""
+    settings = {"CHATBOT__AUTH__BCRYPT_COST": str(cost)}
+    return Server(bin_path, "login-flood-spread-", settings,
+                  keep=lambda name: name not in ("CHATBOT__RATE_LIMIT__TRUSTED_PROXIES",
+                                                 "CHATBOT__SERVER__TRUSTED_PROXIES"))
 
 
 def post(port, source, path, body, timeout):
@@ -278,7 +205,7 @@ def main():
           + (f"; WARNING: {len(building)} cargo or rustc running" if building else ""))
     per_minute = int(os.environ.get("CHATBOT__RATE_LIMIT__AUTH_PER_MINUTE", "10") or 10)
 
-    server = Server(bin_path, args.cost)
+    server = start_server(bin_path, args.cost)
     if server.passed:
         print(f"settings passed through from the environment: {', '.join(server.passed)}")
     compilers = Compilers()

@@ -110,10 +110,13 @@ impl BcryptHasher {
             .send(Box::new(move || {
                 // A caller that has gone (a client that hung up) needs no answer: skip
                 // the work, so that a flood of abandoned logins drains at once.
-                if !reply.is_closed() {
-                    let _ = reply.send(task());
-                }
+                let outcome = (!reply.is_closed()).then(task);
+                // The place is free before the answer leaves: whoever it reaches finds
+                // room for the next password.
                 drop(slot);
+                if let Some(outcome) = outcome {
+                    let _ = reply.send(outcome);
+                }
             }))
             .map_err(|_| HashError::new("the password hashing threads have stopped"))?;
         outcome
@@ -218,6 +221,30 @@ impl PasswordHasher for BcryptHasher {
 mod tests {
     use super::*;
 
+    /// Holds a hashing thread with a job until `release` sends: the job, to await,
+    /// and `release`. Returns once the job runs.
+    fn occupy(
+        hasher: &BcryptHasher,
+    ) -> (
+        tokio::task::JoinHandle<Result<bool, HashError>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (occupied, started) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                let hold = move || {
+                    let _ = occupied.send(());
+                    Ok(gate.recv().is_ok())
+                };
+                hasher.run(hold).await
+            }
+        });
+        started.recv().unwrap();
+        (busy, release)
+    }
+
     #[tokio::test]
     async fn verifies_the_password_it_hashed_and_nothing_else() {
         let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 2, 1).unwrap();
@@ -294,19 +321,7 @@ mod tests {
         use std::time::Duration;
 
         let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1, 8).unwrap();
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let (occupied, started) = std::sync::mpsc::channel::<()>();
-        let busy = tokio::spawn({
-            let hasher = hasher.clone();
-            async move {
-                let hold = move || {
-                    let _ = occupied.send(());
-                    Ok(gate.recv().is_ok())
-                };
-                hasher.run(hold).await
-            }
-        });
-        started.recv().unwrap();
+        let (busy, release) = occupy(&hasher);
         let done = Arc::new(AtomicUsize::new(0));
         for _ in 0..5 {
             let done = Arc::clone(&done);
@@ -326,19 +341,7 @@ mod tests {
     async fn a_full_queue_refuses_at_once_and_takes_again_once_it_drains() {
         // One thread, one waiting: the third password is refused without waiting.
         let hasher = BcryptHasher::new(BcryptHasher::MIN_COST, 1, 1).unwrap();
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let (occupied, started) = std::sync::mpsc::channel::<()>();
-        let busy = tokio::spawn({
-            let hasher = hasher.clone();
-            async move {
-                let hold = move || {
-                    let _ = occupied.send(());
-                    Ok(gate.recv().is_ok())
-                };
-                hasher.run(hold).await
-            }
-        });
-        started.recv().unwrap();
+        let (busy, release) = occupy(&hasher);
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
             async move { hasher.run(|| Ok("waited")).await }

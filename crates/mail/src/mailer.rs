@@ -133,7 +133,10 @@ impl LettreMailer {
                 }
                 tracing::info!(dir = %dir.display(), "mail is written to .eml files");
                 (
-                    Sender::File(FileTransport::new(dir), dir.clone()),
+                    Sender::File {
+                        writer: FileTransport::new(partial_dir(dir)),
+                        dir: dir.clone(),
+                    },
                     format!("files in {}", dir.display()),
                 )
             }
@@ -369,7 +372,18 @@ fn smtp_transport(relay: &SmtpRelay) -> Result<SmtpTransport, ConfigError> {
 /// Where the thread sends mail.
 enum Sender {
     Smtp(SmtpTransport),
-    File(FileTransport, PathBuf),
+    /// Files in `dir`, each written in its `.partial` folder first and then moved in
+    /// whole, so that whoever reads the folder never finds half a mail.
+    File {
+        writer: FileTransport,
+        dir: PathBuf,
+    },
+}
+
+/// Where mail files are written before they are moved into `dir`: inside it, so the
+/// move is a rename on the same file system.
+fn partial_dir(dir: &std::path::Path) -> PathBuf {
+    dir.join(".partial")
 }
 
 /// Why a mail was not sent.
@@ -390,9 +404,17 @@ impl Sender {
                     Failure::MayPass(error.to_string())
                 }
             }),
-            Self::File(transport, dir) => transport.send(message).map(drop).map_err(|error| {
-                Failure::MayPass(format!("writing to {}: {error}", dir.display()))
-            }),
+            Self::File { writer, dir } => {
+                let failed = |error: &dyn std::fmt::Display| {
+                    Failure::MayPass(format!("writing to {}: {error}", dir.display()))
+                };
+                let partial = partial_dir(dir);
+                std::fs::create_dir_all(&partial).map_err(|error| failed(&error))?;
+                let id = writer.send(message).map_err(|error| failed(&error))?;
+                let name = format!("{id}.eml");
+                std::fs::rename(partial.join(&name), dir.join(&name))
+                    .map_err(|error| failed(&error))
+            }
         }
     }
 }

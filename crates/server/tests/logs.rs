@@ -5,40 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/captured_logs.rs"]
+mod captured_logs;
 #[path = "api/support.rs"]
 #[allow(dead_code, unused_macros, unused_imports)]
 mod support;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 
+use captured_logs::Captured;
 use chatbot_mail::testing::ReceivedMail;
 use chatbot_persistence::testing::TestDb;
 use serde_json::json;
 use support::{SECRET, Server, settings};
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
 
 #[actix_web::test]
 async fn a_login_cycle_logs_no_secret() {
@@ -83,7 +62,7 @@ async fn a_login_cycle_logs_no_secret() {
     assert_eq!(alice.get("/api/logout").await.status, 200);
     server.stop().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     if std::env::var_os("SHOW_LOGS").is_some() {
         let _ = writeln!(std::io::stderr(), "{logs}");
     }
@@ -117,7 +96,9 @@ async fn used_mailed_tokens(server: &Server, dir: &std::path::Path) -> [String; 
         mails = std::fs::read_dir(dir)
             .unwrap()
             .flatten()
-            .map(|entry| ReceivedMail::parse(&std::fs::read_to_string(entry.path()).unwrap()))
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+            .map(|path| ReceivedMail::parse(&std::fs::read_to_string(path).unwrap()))
             .collect();
         if mails.len() == 2 {
             break;

@@ -4,41 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/captured_logs.rs"]
+mod captured_logs;
 #[path = "api/support.rs"]
 #[allow(dead_code, unused_macros, unused_imports)]
 mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
 
+use captured_logs::Captured;
 use chatbot_persistence::testing::TestDb;
 use chatbot_server::settings::{LogFormat, LogSettings};
 use support::{Server, settings};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self {
-        self.clone()
-    }
-}
 
 /// Sends `request` as raw bytes and reads the answer's status line.
 fn status_line(address: &str, request: &[u8]) -> String {
@@ -89,7 +68,7 @@ async fn protocol_errors_are_logged_once_at_info_on_one_line() {
     );
     server.stop().await;
 
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     assert!(!text.contains("ERROR"), "{text}");
     let refusals: Vec<&str> = text
         .lines()
