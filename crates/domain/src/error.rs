@@ -83,7 +83,7 @@ pub enum Error {
     Busy,
     /// Too many logins with this username failed lately; its logins are refused,
     /// right password or not, until `retry_after` has passed.
-    #[error("too many failed logins for this username, try again in {} s", retry_after.as_secs().max(1))]
+    #[error("too many failed logins for this username, try again in {} s", retry_after.as_millis().div_ceil(1000).max(1))]
     LoginsSuspended {
         /// How long until logins with the username are taken again.
         retry_after: std::time::Duration,

@@ -19,7 +19,8 @@ use crate::error::{ErrorKind, json_error};
 /// The origins whose pages may change data.
 #[derive(Debug, Clone)]
 pub(crate) struct TrustedOrigins {
-    /// The configured public origin (`app.public_url`'s), when there is one.
+    /// The configured public origin (`app.public_url`'s), when there is one: then the
+    /// server's own origin, whatever the request says.
     pub(crate) public: Option<String>,
     /// The origins of `cors.allowed_origins`.
     pub(crate) allowed: Vec<String>,
@@ -74,9 +75,11 @@ fn is_trusted(request: &ServiceRequest, origin: &str) -> bool {
         return false;
     };
     let same = |other: &String| origin.eq_ignore_ascii_case(other);
-    trusted.public.iter().any(same)
-        || trusted.allowed.iter().any(same)
-        || same(&own_origin(request, &trusted.proxies))
+    let own = match &trusted.public {
+        Some(public) => same(public),
+        None => same(&own_origin(request, &trusted.proxies)),
+    };
+    own || trusted.allowed.iter().any(same)
 }
 
 /// The origin the client reached the server at: the scheme of the connection and its

@@ -330,7 +330,10 @@ impl From<chatbot_domain::Error> for ApiError {
             )
             .retry_after(1),
             E::LoginsSuspended { retry_after } => {
-                let seconds = retry_after.as_secs().max(1);
+                // Rounded up: a client that waits as told is not refused again.
+                let seconds = u64::try_from(retry_after.as_millis().div_ceil(1000))
+                    .unwrap_or(u64::MAX)
+                    .max(1);
                 Self::new(
                     ErrorKind::RateLimited,
                     format!("Too many failed logins for this username: try again in {seconds} s."),

@@ -96,7 +96,8 @@ pub struct HttpConfig {
     /// origins (but the server's own) may not change data.
     pub allowed_origins: Vec<String>,
     /// The origin people reach the service at (`https://chat.example.com`), when
-    /// configured: its pages may change data, whatever the request's `Host`.
+    /// configured: the server's own origin, whatever the request's `Host` says (else
+    /// the scheme and `Host` of each request, or a trusted proxy's forwarding headers).
     pub public_origin: Option<String>,
     /// Proxies whose forwarding headers (`X-Forwarded-For`, `Forwarded`,
     /// `X-Forwarded-Host`, `X-Forwarded-Proto`) are believed; no one else's are.

@@ -311,8 +311,9 @@ impl Modify for CommonErrors {
                 add_error(
                     operation,
                     ErrorKind::Unavailable,
-                    "the database cannot be reached (sessions live there too); try again \
-                     shortly.",
+                    "the database cannot be reached (sessions live there too), or, where a \
+                     password is checked or set, too many are being hashed at once \
+                     (`Retry-After` then says when to try again); try again shortly.",
                 );
             }
         }

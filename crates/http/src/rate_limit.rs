@@ -271,11 +271,15 @@ impl KeyExtractor for ClientAddress {
             .ok_or_else(|| {
                 ApiError::new(ErrorKind::BadRequest, "The client address is unknown.")
             })?;
-        let forwarded_for = request
+        // A proxy may add its entry as a header line of its own: every line counts, in
+        // order, or a client's forged first line would pass for the proxy's word.
+        let lines: Vec<&str> = request
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok());
-        Ok(self.of(peer, forwarded_for))
+            .get_all("x-forwarded-for")
+            .map(|value| value.to_str().unwrap_or("unreadable"))
+            .collect();
+        let forwarded_for = (!lines.is_empty()).then(|| lines.join(","));
+        Ok(self.of(peer, forwarded_for.as_deref()))
     }
 
     fn exceed_rate_limit_response(

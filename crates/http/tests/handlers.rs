@@ -407,10 +407,10 @@ async fn a_username_with_too_many_failed_logins_is_429_with_the_wait() {
 
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{reply:?}");
     assert_eq!(reply.body["code"], "rate_limited");
-    assert_eq!(reply.header("retry-after"), Some("299"));
+    assert_eq!(reply.header("retry-after"), Some("300"), "rounded up");
     assert_eq!(
         reply.body["error"],
-        "Too many failed logins for this username: try again in 299 s."
+        "Too many failed logins for this username: try again in 300 s."
     );
 }
 

@@ -173,3 +173,26 @@ fn status_names_the_migrations_in_order() {
         ]
     );
 }
+
+/// On a database whose locale let `alice` and `ALICE` both sign up (ICU `tr-TR`, where
+/// `lower('I')` is `ı`), `000009` refuses to apply, naming the accounts to rename, and
+/// applies once they are.
+#[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
+fn postgres_usernames_clashing_under_a_turkish_locale_are_named_before_the_upgrade() {
+    let test = TestDb::postgres_with_icu_locale("tr-TR");
+    let db = &test.db;
+    revert_through(db, "_username_normalized");
+    test.execute(
+        "INSERT INTO users (username, display_name, password_hash, created_at) \
+         VALUES ('alice', 'a', 'h', '2026-01-01 00:00:00'), \
+                ('ALICE', 'A', 'h', '2026-01-01 00:00:00')",
+    );
+
+    let refused = db.run_pending_migrations().unwrap_err().to_string();
+    assert!(refused.contains("alice, ALICE"), "{refused}");
+    assert_eq!(applied(db).last(), Some(&false));
+
+    test.execute("UPDATE users SET username = 'alice2' WHERE username = 'ALICE'");
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+}

@@ -6,6 +6,8 @@ pub mod logging;
 mod secret;
 pub mod settings;
 
+pub use secret::MIN_SECRET_BITS;
+
 use std::net::TcpListener;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -146,7 +148,7 @@ pub enum SecretProblem {
     /// It has fewer than [`MIN_SECRET_BYTES`] bytes.
     TooShort,
     /// It is long enough but plainly guessable (repeated, few different characters):
-    /// fewer than [`secret::MIN_SECRET_BITS`] bits of estimated entropy.
+    /// fewer than [`MIN_SECRET_BITS`] bits of estimated entropy.
     Weak {
         /// The estimate.
         bits: u32,
@@ -276,9 +278,13 @@ fn failed_login_limit(settings: &Settings) -> Option<FailedLoginLimit> {
     .filter(|_| limits.enabled)
 }
 
-/// The origin of `app.public_url` (`https://chat.example.com`), whose pages may
-/// change data whatever `Host` a request carries.
+/// The origin of `app.public_url` (`https://chat.example.com`) when it is configured:
+/// then its pages, and no other but `cors.allowed_origins`, may change data, whatever
+/// `Host` a request carries. Left at its default, the request's own origin counts.
 fn public_origin(settings: &Settings) -> Option<String> {
+    if settings.setting("app.public_url").origin == settings::Origin::Default {
+        return None;
+    }
     url::Url::parse(&settings.app.public_url)
         .ok()
         .map(|url| url.origin().ascii_serialization())

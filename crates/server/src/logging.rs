@@ -1,10 +1,11 @@
 //! The log: one line per event, at a level that says who must act.
 //!
 //! Two things need care beyond the `tracing-subscriber` defaults:
-//! - actix-http logs each malformed request, oversized head and client too slow to
-//!   send its head as an `ERROR` ("stream error: …") before answering 400, 431 or 408
-//!   itself. Anyone can make those, so they must not page anyone: they are logged
-//!   again at `INFO`, as one refusal, and the `ERROR` is dropped.
+//! - actix-http logs each malformed request and oversized head as an `ERROR`
+//!   ("stream error: …") after answering 400 or 431 itself. Anyone can make those, so
+//!   they must not page anyone: they are logged again at `INFO`, as one refusal, and
+//!   the `ERROR` is dropped. (A client too slow to send its head gets 408 with a
+//!   `TRACE` line only.)
 //! - Drivers' messages, panics and backtraces span several lines; a log pipeline
 //!   reading line by line would split one event into many. In text, every line break
 //!   inside an event is written as `\n`; JSON escapes them anyway.
@@ -104,24 +105,33 @@ fn log_panics() {
 /// The target actix-http logs its protocol errors under.
 const DISPATCHER: &str = "actix_http::h1::dispatcher";
 
-/// Whether `metadata` is that of actix-http's `ERROR` for a request it refused itself.
+/// Whether `metadata` is that of an `ERROR` of actix-http's HTTP/1 dispatcher, which
+/// [`ProtocolErrors`] logs again.
 fn is_protocol_error(metadata: &Metadata<'_>) -> bool {
     *metadata.level() == Level::ERROR && metadata.target() == DISPATCHER
 }
 
-/// Logs each of actix-http's protocol errors again, at `INFO`.
+/// Logs each of actix-http's `ERROR`s again: a refused request (its "stream error")
+/// at `INFO`, anything else (a response body or an upgrade that failed: the server's
+/// own failures) still at `ERROR`, under the service's target.
 struct ProtocolErrors;
 
 impl<S: Subscriber> Layer<S> for ProtocolErrors {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        if is_protocol_error(event.metadata()) {
-            let mut message = Message::default();
-            event.record(&mut message);
-            tracing::info!(
+        if !is_protocol_error(event.metadata()) {
+            return;
+        }
+        let mut message = Message::default();
+        event.record(&mut message);
+        match message.0.strip_prefix("stream error: ") {
+            Some(refusal) => tracing::info!(
                 target: "chatbot::protocol",
-                error = %message.0,
+                error = %refusal,
                 "refused a malformed request, or a client too slow to send one"
-            );
+            ),
+            None => {
+                tracing::error!(target: "chatbot::protocol", error = %message.0, "HTTP failure")
+            }
         }
     }
 }

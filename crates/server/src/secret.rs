@@ -2,8 +2,12 @@
 //! guessable (`aaaa…`, a word said over and over), and a cookie signing key that can be
 //! guessed lets anyone forge sessions.
 
-/// The fewest bits of estimated entropy production accepts in `SECRET_KEY`.
-pub const MIN_SECRET_BITS: u32 = 128;
+/// The fewest bits of estimated entropy production accepts in `SECRET_KEY`
+/// (`session.secret`). The
+/// estimate reads short random keys low (`openssl rand -hex 16`, 128 bits, scores 115
+/// on average and 94 at worst in 20,000 draws), so the bar sits below them, and above
+/// what a guessable key scores (a 16-character pattern said twice: 64).
+pub const MIN_SECRET_BITS: u32 = 80;
 
 /// An estimate of the entropy of `secret`, in bits, from what it is made of: the
 /// Shannon entropy of its characters' frequencies, times its length, where the length
@@ -56,10 +60,12 @@ mod tests {
 
     #[test]
     fn random_keys_score_above_the_minimum() {
-        // openssl rand -hex 32, and -base64 32.
+        // openssl rand -hex 32, -hex 16 and -base64 32; a UUID.
         let hex = "9f2c4e61b0a87d35e4c91f06ab72d8e35c0b19f4a6e2d78c31b5f09e4d6a2c87";
+        let short_hex = "3b9e0c71d24af6580e17c93a4bd26f05";
         let base64 = "q3Zr+T8mV1xKp0sYf6LhN2cWbE9uJdA7oGiR4tQ5yHk=";
-        for key in [hex, base64] {
+        let uuid = "8c2f4a1e-93b7-4d05-b6e2-1f7a9c3d5e80";
+        for key in [hex, short_hex, base64, uuid] {
             assert!(
                 estimated_entropy_bits(key) >= MIN_SECRET_BITS,
                 "{key}: {}",

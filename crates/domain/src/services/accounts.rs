@@ -419,11 +419,13 @@ impl Accounts for AccountService {
     }
 
     async fn reset_password(&self, token: &SecretToken, new: Password) -> Result<(), Error> {
+        // Hashed before the single-use token is taken: a hasher too busy now (503,
+        // try again) must leave the link working for the retry.
+        let hash = self.ports.hash(&new).await?;
         let taken = self
             .ports
             .take_token(token, TokenPurpose::ResetPassword)
             .await?;
-        let hash = self.ports.hash(&new).await?;
         if !self.ports.users.set_password(taken.user, hash).await? {
             return Err(Error::InvalidToken);
         }
@@ -1035,6 +1037,69 @@ mod tests {
         service.forgot_password(email("nobody@example.com"));
         // Nothing was looked up before the answer; the work is in the background.
         background.run().await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_the_hasher_is_too_busy_for_leaves_the_link_working() {
+        let mut mocks = Mocks::new();
+        mocks
+            .hasher
+            .expect_hash()
+            .returning(|_| Err(HashError::Busy));
+        mocks.tokens.expect_take_token().never();
+        let (service, _) = mocks.service();
+
+        let refused = service
+            .reset_password(
+                &SecretToken::new("reset"),
+                Password::parse("brand new one").unwrap(),
+            )
+            .await;
+        assert!(matches!(refused, Err(Error::Busy)), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_login_the_hasher_is_too_busy_for_is_not_counted_as_a_failure() {
+        let mut mocks = Mocks::new();
+        mocks
+            .users
+            .expect_find_credentials()
+            .returning(|_| Ok(Some(stored_ada())));
+        let busy = Arc::new(Mutex::new(true));
+        let hasher_busy = Arc::clone(&busy);
+        mocks.hasher.expect_verify().returning(move |attempt, _| {
+            if *hasher_busy.lock().unwrap() {
+                Err(HashError::Busy)
+            } else {
+                Ok(attempt.expose() == "open sesame")
+            }
+        });
+        let (service, _) = mocks.service();
+        let service = service.with_failed_login_limit(FailedLoginLimit {
+            failures: std::num::NonZeroU32::new(2).unwrap(),
+            window: std::time::Duration::from_secs(900),
+        });
+        let wrong = PasswordAttempt::new("not it");
+
+        for _ in 0..5 {
+            let refused = service.verify_credentials("ada", &wrong).await;
+            assert!(matches!(refused, Err(Error::Busy)), "{refused:?}");
+        }
+        *busy.lock().unwrap() = false;
+        for _ in 0..2 {
+            let refused = service.verify_credentials("ADA", &wrong).await;
+            assert!(
+                matches!(refused, Err(Error::InvalidCredentials)),
+                "{refused:?}"
+            );
+        }
+        let suspended = service
+            .verify_credentials("ada", &PasswordAttempt::new("open sesame"))
+            .await;
+        assert!(
+            matches!(suspended, Err(Error::LoginsSuspended { .. })),
+            "two failures, not seven: {suspended:?}"
+        );
     }
 
     #[tokio::test]

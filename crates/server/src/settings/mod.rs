@@ -873,8 +873,14 @@ impl Settings {
     /// The proxies whose forwarding headers are believed: `server.trusted_proxies`
     /// and the older `rate_limit.trusted_proxies`.
     pub fn trusted_proxies(&self) -> Vec<std::net::IpAddr> {
-        let mut proxies = self.server.trusted_proxies.clone();
-        proxies.extend(&self.rate_limit.trusted_proxies);
+        // As peers are compared: `::ffff:10.0.0.1` is 10.0.0.1.
+        let mut proxies: Vec<std::net::IpAddr> = self
+            .server
+            .trusted_proxies
+            .iter()
+            .chain(&self.rate_limit.trusted_proxies)
+            .map(std::net::IpAddr::to_canonical)
+            .collect();
         proxies.sort_unstable();
         proxies.dedup();
         proxies

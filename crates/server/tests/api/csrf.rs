@@ -87,16 +87,21 @@ api_tests! {
         }
     }
 
-    async fn pages_of_the_public_url_may_write_whatever_the_host(db) {
+    async fn a_configured_public_url_is_the_servers_own_origin(db) {
         let public = [("CHATBOT__APP__PUBLIC_URL", "https://chat.example.com:443/")];
         let server = Server::start(settings(&db, &public)).await;
         let mut client = server.client();
         let body = json!({"username": "viapublic", "password": "password1"}).to_string();
         let reply = client.send(Method::POST, "/api/signup", Some(body), &[("Origin", "https://chat.example.com")]).await;
         assert_eq!(reply.status, 201, "{reply:?}");
-        let other = json!({"username": "viaother", "password": "password1"}).to_string();
-        let refused = client.send(Method::POST, "/api/signup", Some(other), &[("Origin", "http://chat.example.com")]).await;
-        refused.assert_error(403, "forbidden");
+        // The configured origin is the server's own: not the scheme, nor the `Host`
+        // a request names.
+        for origin in ["http://chat.example.com", server.base.as_str()] {
+            let other = json!({"username": "viaother", "password": "password1"}).to_string();
+            let refused = client.send(Method::POST, "/api/signup", Some(other), &[("Origin", origin)]).await;
+            refused.assert_error(403, "forbidden");
+        }
+        assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
     }
 
     async fn reads_from_any_origin_and_writes_from_trusted_ones_pass(db) {

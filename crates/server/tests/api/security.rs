@@ -18,7 +18,16 @@ const LIMITED: [(&str, &str); 5] = [
 ];
 
 async fn log_in_as(client: &mut Client, name: &str, forwarded_for: Option<&str>) -> Reply {
-    let body = json!({"username": name, "password": "wrong password"}).to_string();
+    log_in_with(client, name, "wrong password", forwarded_for).await
+}
+
+async fn log_in_with(
+    client: &mut Client,
+    name: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Reply {
+    let body = json!({"username": name, "password": password}).to_string();
     let headers: Vec<(&str, &str)> = forwarded_for
         .map(|f| ("X-Forwarded-For", f))
         .into_iter()
@@ -120,19 +129,13 @@ api_tests! {
             let created = client.send(Method::POST, "/api/signup", Some(signup), &[("X-Forwarded-For", "192.0.2.1")]).await;
             assert_eq!(created.status, 201);
         }
-        let right = |name: &str, address: &str| {
-            let body = json!({"username": name, "password": "correct horse"}).to_string();
-            (body, vec![("X-Forwarded-For", address.to_owned())])
-        };
         // Three wrong passwords, each from an address of its own (well within each
         // address's limit), the name typed in another case each time.
         for (index, name) in ["alice", "ALICE", "Alice"].into_iter().enumerate() {
             let reply = log_in_as(&mut client, name, Some(&format!("198.51.100.{index}"))).await;
             reply.assert_error(401, "unauthorized");
         }
-        let (body, headers) = right("alice", "198.51.100.50");
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let refused = client.send(Method::POST, "/api/login", Some(body.clone()), &headers).await;
+        let refused = log_in_with(&mut client, "alice", "correct horse", Some("198.51.100.50")).await;
         assert_rate_limited_for(&refused, 900);
         assert!(refused.header("set-cookie").is_none(), "no session: {refused:?}");
         // Names no account has are limited alike: the answer tells no names.
@@ -141,14 +144,11 @@ api_tests! {
         }
         assert_rate_limited_for(&log_in_as(&mut client, "nobody", Some("198.51.100.20")).await, 900);
         // Bob is not held up by Alice's attacker.
-        let (bob, bob_headers) = right("bob", "198.51.100.60");
-        let bob_headers: Vec<(&str, &str)> = bob_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(client.send(Method::POST, "/api/login", Some(bob), &bob_headers).await.status, 200);
+        assert_eq!(log_in_with(&mut client, "bob", "correct horse", Some("198.51.100.60")).await.status, 200);
 
         clock.advance(Duration::from_secs(900));
-        let (body, headers) = right("alice", "198.51.100.51");
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(client.send(Method::POST, "/api/login", Some(body), &headers).await.status, 200, "the window ended");
+        let after = log_in_with(&mut client, "alice", "correct horse", Some("198.51.100.51")).await;
+        assert_eq!(after.status, 200, "the window ended");
         // A success forgets the failures: three more may fail before the next pause.
         for index in 0..3 {
             log_in_as(&mut client, "alice", Some(&format!("198.51.100.{}", 30 + index))).await.assert_error(401, "unauthorized");
@@ -172,17 +172,32 @@ api_tests! {
         assert_eq!(renamed.status, 200);
         // The allowance is spent, whatever the next write is; nothing changes.
         let path = format!("/api/conversations/{second}");
-        assert_rate_limited(&alice.post("/api/conversations", json!({"name": "three"})).await);
-        assert_rate_limited(&alice.put(&path, json!({"name": "again"})).await);
-        assert_rate_limited(&alice.send(Method::DELETE, &path, None, &[]).await);
-        assert_rate_limited(&alice.send(Method::PATCH, "/api/me", Some(json!({"display_name": "A"}).to_string()), &[]).await);
-        assert_rate_limited(&alice.send(Method::DELETE, "/api/me/sessions", None, &[]).await);
+        let sent = alice.post(&format!("{path}/messages"), json!({"text": "hi"})).await;
+        assert_eq!(sent.status, 201, "messages keep their own allowance");
+        let reply_id = sent.body[1]["id"].as_i64().unwrap();
+        let sessions = alice.get("/api/me/sessions").await.body;
+        let session = sessions[0]["id"].as_i64().unwrap();
+        let password = json!({"current_password": "correct horse", "new_password": "another horse"});
+        let writes = [
+            (Method::POST, "/api/conversations".to_owned(), Some(json!({"name": "three"}))),
+            (Method::PUT, path.clone(), Some(json!({"name": "again"}))),
+            (Method::DELETE, path.clone(), None),
+            (Method::POST, format!("{path}/messages/{reply_id}/stop"), None),
+            (Method::PATCH, "/api/me".to_owned(), Some(json!({"display_name": "A"}))),
+            (Method::POST, "/api/me/password".to_owned(), Some(password)),
+            (Method::POST, "/api/me/email/verify".to_owned(), None),
+            (Method::DELETE, "/api/me/sessions".to_owned(), None),
+            (Method::DELETE, format!("/api/me/sessions/{session}"), None),
+            (Method::DELETE, "/api/me".to_owned(), Some(json!({"password": "correct horse"}))),
+        ];
+        for (method, path, body) in writes {
+            let reply = alice.send(method.clone(), &path, body.map(|b| b.to_string()), &[]).await;
+            assert_rate_limited(&reply);
+        }
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM conversations"), 2);
         assert_eq!(db.texts("SELECT name AS t FROM conversations ORDER BY id"), ["renamed", "two"]);
         assert_eq!(alice.get("/api/me").await.body["display_name"], "alice");
-        // Messages keep their own allowance; Bob has his own.
-        let sent = alice.post(&format!("/api/conversations/{first}/messages"), json!({"text": "hi"})).await;
-        assert_eq!(sent.status, 201);
+        // Bob has his own allowance.
         let mut bob = server.client();
         bob.sign_up_and_log_in("bob").await;
         bob.create_conversation("bob's").await;

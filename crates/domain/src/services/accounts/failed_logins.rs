@@ -25,7 +25,15 @@ pub struct FailedLoginLimit {
 #[derive(Debug)]
 pub(super) struct FailedLogins {
     limit: FailedLoginLimit,
-    strikes: Mutex<HashMap<String, Strikes>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    strikes: HashMap<String, Strikes>,
+    /// How many names trigger the next sweep of expired ones: twice as many as the
+    /// last sweep kept, so sweeps cost nothing on average however many names there are.
+    sweep_at: usize,
 }
 
 /// The failures of one username in its current window.
@@ -36,17 +44,22 @@ struct Strikes {
 }
 
 impl FailedLogins {
-    /// Past this many names, the expired ones are dropped before another is added.
-    /// An attacker adds names only as fast as passwords are hashed, so the live ones
-    /// stay far fewer.
-    const PRUNE_AT: usize = 10_000;
+    /// The fewest names that trigger a sweep of the expired ones.
+    const SWEEP_AT: usize = 10_000;
 
     /// Counting failures against `limit`.
     pub(super) fn new(limit: FailedLoginLimit) -> Self {
         Self {
             limit,
-            strikes: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                strikes: HashMap::new(),
+                sweep_at: Self::SWEEP_AT,
+            }),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Counts an attempt to log in as `name` (normalised) at `now`.
@@ -55,9 +68,11 @@ impl FailedLogins {
     /// How long until logins as `name` are taken again, when its failures within the
     /// window have reached the limit; the attempt is then not counted.
     pub(super) fn attempt(&self, name: &str, now: Timestamp) -> Result<(), Duration> {
-        let mut strikes = self.strikes.lock().unwrap_or_else(PoisonError::into_inner);
-        if !strikes.contains_key(name) && strikes.len() >= Self::PRUNE_AT {
+        let mut state = self.state();
+        let State { strikes, sweep_at } = &mut *state;
+        if strikes.len() >= *sweep_at {
             strikes.retain(|_, strikes| !self.expired(strikes, now));
+            *sweep_at = (strikes.len() * 2).max(Self::SWEEP_AT);
         }
         let entry = strikes.entry(name.to_owned()).or_insert(Strikes {
             count: 0,
@@ -79,18 +94,18 @@ impl FailedLogins {
 
     /// The attempt as `name` succeeded: its earlier failures no longer count.
     pub(super) fn succeeded(&self, name: &str) {
-        self.strikes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+        self.state().strikes.remove(name);
     }
 
     /// The attempt as `name` was not judged (the hasher was busy or failed): it does
-    /// not count as a failure.
+    /// not count as a failure, and a name left without failures is forgotten.
     pub(super) fn not_judged(&self, name: &str) {
-        let mut strikes = self.strikes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = strikes.get_mut(name) {
+        let mut state = self.state();
+        if let Some(entry) = state.strikes.get_mut(name) {
             entry.count = entry.count.saturating_sub(1);
+            if entry.count == 0 {
+                state.strikes.remove(name);
+            }
         }
     }
 
@@ -144,14 +159,16 @@ mod tests {
     }
 
     #[test]
-    fn expired_names_are_dropped_once_many_are_kept() {
+    fn expired_names_are_swept_once_many_are_kept_and_unjudged_ones_forgotten() {
         let logins = limit(1, 60);
-        for index in 0..FailedLogins::PRUNE_AT {
+        for index in 0..FailedLogins::SWEEP_AT {
             logins.attempt(&format!("user{index}"), at(0)).unwrap();
         }
         logins.attempt("late", at(61)).unwrap();
-        let kept = logins.strikes.lock().unwrap();
-        assert_eq!(kept.len(), 1);
-        assert!(kept.contains_key("late"));
+        assert_eq!(logins.state().strikes.len(), 1);
+        assert!(logins.state().strikes.contains_key("late"));
+
+        logins.not_judged("late");
+        assert!(logins.state().strikes.is_empty());
     }
 }
