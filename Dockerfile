@@ -51,10 +51,11 @@ RUN set -eux; \
         target/release/deps/chatbot-* target/release/deps/chatbot_* \
         target/release/deps/libchatbot_*
 
-# 2. The code. config/ and migrations/ are read at compile time (include_str! and
-#    diesel's embed_migrations!).
+# 2. The code. config/, migrations/ and web/ are read at compile time (include_str!,
+#    diesel's embed_migrations! and the web client's include_bytes!).
 COPY config/ config/
 COPY migrations/ migrations/
+COPY web/ web/
 COPY crates/ crates/
 RUN set -eux; \
     cargo build --release --locked -p chatbot-server; \

@@ -32,12 +32,15 @@ FIXTURE_CONVERSATIONS = 3
 # Sessions an account of `fuzz.py account` opens.
 ACCOUNT_SESSIONS = 5
 # Operations whose success needs a secret no request gives the fuzzer: the token of a
-# mailed link, or the handle of another live session of the user. They are fuzzed all
-# the same (every refusal checked); tests/api/accounts.rs makes them succeed.
+# mailed link, the handle of another live session of the user, or the content hash in
+# a web client asset's name. They are fuzzed all the same (every refusal checked);
+# tests/api/accounts.rs and tests/api/web_client.rs make them succeed.
 NEEDS_A_SECRET = {
     "POST /api/email/verify",
     "POST /api/password/reset",
     "DELETE /api/me/sessions/{id}",
+    "GET /assets/{name}",
+    "HEAD /assets/{name}",
 }
 
 

@@ -37,9 +37,9 @@
 # 3. Changing the password, 4. ending one session and 5. deleting the account, each as
 #    a user of its own whose password is the documents' example (the example succeeds
 #    once): each ends or changes the login it runs with, so run 1 leaves them out.
-#    Three operations need a secret no request gives (a mailed token, another
-#    session's handle); they are fuzzed, but need not succeed (tests/api/accounts.rs
-#    makes them).
+#    Some operations need a secret no request gives (a mailed token, another
+#    session's handle, a web client asset's content hash); they are fuzzed, but need
+#    not succeed (tests/api/accounts.rs and tests/api/web_client.rs make them).
 #
 # Then the session of run 1 must still work (else the run fuzzed logged out), every
 # operation must have been answered with a 2xx at least once, the runs must have

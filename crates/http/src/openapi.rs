@@ -17,7 +17,9 @@ use utoipa::{Modify, OpenApi as _, ToSchema};
 
 use crate::dto::{self, DeltaOut, MessageBody};
 use crate::error::{ErrorBody, ErrorKind};
-use crate::routes::{accounts, auth, conversations, docs, health, index, realtime, replies};
+use crate::routes::{
+    accounts, auth, conversations, docs, health, index, realtime, replies, web_client,
+};
 
 /// The document's title, which the page at `/api/docs` is titled after too.
 pub(crate) const TITLE: &str = "Chatbot API";
@@ -76,7 +78,13 @@ that get a bot reply.
         accounts::verify_email,
         accounts::forgot_password,
         accounts::reset_password,
-        index::site,
+        web_client::page,
+        web_client::login,
+        web_client::conversation,
+        web_client::settings,
+        web_client::verify,
+        web_client::reset,
+        web_client::asset,
         index::api,
         health::health,
         health::ready,
@@ -100,6 +108,8 @@ that get a bot reply.
         (name = "conversations", description = "Your conversations and their messages."),
         (name = "realtime", description = "Every change to your data as it happens, over a WebSocket."),
         (name = "operations", description = "The index, probes, and this document."),
+        (name = "web client", description = "The chat client in the browser: its page at \
+            each of its routes, and its scripts and styles."),
     ),
 )]
 struct ApiDoc;

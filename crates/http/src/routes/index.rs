@@ -1,9 +1,5 @@
-//! The index at `/api` and at `/`: what this service is, and where its documentation
-//! and probes are, so that the address the server logs at start-up leads somewhere.
-//!
-//! `/` answers the same index until the web client serves it (SPEC §12); to hand `/`
-//! over, replace [`site`] and its registration in `routes::configure`, and its entry in
-//! the OpenAPI document's paths (`crate::openapi`).
+//! The index at `/api`: what this service is, and where its documentation and probes
+//! are, so that the API's address in the start-up log leads somewhere.
 
 use actix_web::HttpResponse;
 use serde::Serialize;
@@ -59,22 +55,6 @@ impl Index {
     ),
 )]
 pub(super) async fn api() -> HttpResponse {
-    HttpResponse::Ok().json(Index::CURRENT)
-}
-
-/// The site's root: for now the API's index.
-#[utoipa::path(
-    method(get, head),
-    path = "/",
-    operation_id = "site_index",
-    tag = "operations",
-    summary = "The site's root: the index, for now",
-    description = "The same index as `GET /api`, until the web client is served here.",
-    responses(
-        (status = 200, description = "The index.", body = Index),
-    ),
-)]
-pub(super) async fn site() -> HttpResponse {
     HttpResponse::Ok().json(Index::CURRENT)
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod index;
 pub(crate) mod realtime;
 pub(crate) mod replies;
+pub(crate) mod web_client;
 
 use actix_governor::Governor;
 use actix_web::middleware::Condition;
@@ -25,13 +26,25 @@ use crate::respond::method_not_allowed;
 /// calls in this file and compares them with the OpenAPI document's: the calls before
 /// the `/api` scope's are the site's own paths, those after it are under `/api`.
 pub(crate) fn configure(site: &mut web::ServiceConfig, config: &HttpConfig) {
-    // The API's index until the web client serves `/` (SPEC §12).
-    site.service(
-        resource("/", "GET, HEAD")
-            .route(web::get().to(index::site))
-            .route(web::head().to(index::site)),
-    )
-    .service(web::scope("/api").configure(|api| configure_api(api, config)));
+    use web_client as client;
+    site.app_data(web::Data::new(client::WebClient::built_in()))
+        .service(readable(resource("/", "GET, HEAD"), client::page))
+        .service(readable(resource("/login", "GET, HEAD"), client::login))
+        .service(readable(
+            resource("/c/{id}", "GET, HEAD"),
+            client::conversation,
+        ))
+        .service(readable(
+            resource("/settings", "GET, HEAD"),
+            client::settings,
+        ))
+        .service(readable(resource("/verify", "GET, HEAD"), client::verify))
+        .service(readable(resource("/reset", "GET, HEAD"), client::reset))
+        .service(readable(
+            resource("/assets/{name}", "GET, HEAD"),
+            client::asset,
+        ))
+        .service(web::scope("/api").configure(|api| configure_api(api, config)));
 }
 
 /// Registers the API's routes, relative to `/api`.
@@ -159,6 +172,18 @@ fn configure_api(api: &mut web::ServiceConfig, config: &HttpConfig) {
             .wrap(per_address())
             .route(web::post().to(accounts::reset_password)),
     );
+}
+
+/// `resource` answering GET and HEAD with `handler` (HEAD without the body).
+fn readable<F, Args>(resource: actix_web::Resource, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    resource
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
 }
 
 /// The resource at `path`, whose routes take the methods `allow` lists (comma-separated,

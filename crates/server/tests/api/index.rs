@@ -1,4 +1,5 @@
-//! `GET /api` and `GET /`: the index that the address in the start-up log leads to.
+//! `GET /api`: the index that the API's address in the start-up log leads to (`/` is
+//! the web client's, tests/api/web_client.rs).
 
 use awc::http::Method;
 use serde_json::json;
@@ -17,17 +18,15 @@ api_tests! {
             "health": "/api/health",
             "ready": "/api/ready",
         });
-        for path in ["/api", "/"] {
-            let reply = client.get(path).await;
-            assert_eq!(reply.status, 200, "{path}: {reply:?}");
-            assert_eq!(reply.header("content-type"), Some("application/json"), "{path}");
-            assert_eq!(reply.body, expected, "{path}");
+        let reply = client.get("/api").await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(reply.body, expected);
 
-            let head = client.send(Method::HEAD, path, None, &[]).await;
-            assert_eq!(head.status, 200, "HEAD {path}: {head:?}");
-            assert_eq!(head.header("content-type"), Some("application/json"), "HEAD {path}");
-            assert!(head.body.is_null(), "HEAD {path} has no body: {head:?}");
-        }
+        let head = client.send(Method::HEAD, "/api", None, &[]).await;
+        assert_eq!(head.status, 200, "{head:?}");
+        assert_eq!(head.header("content-type"), Some("application/json"));
+        assert!(head.body.is_null(), "HEAD has no body: {head:?}");
         assert!(client.cookie.is_none(), "the index starts no session");
 
         // Every path it names is served.
@@ -62,14 +61,12 @@ api_tests! {
     async fn the_document_lists_the_index(db) {
         let server = Server::start(settings(&db, &[])).await;
         let document = server.client().get("/api/openapi.json").await.body;
-        for path in ["/api", "/"] {
-            let item = document["paths"][path].as_object().unwrap_or_else(|| panic!("{path} is documented"));
-            let mut methods: Vec<&str> = item.keys().map(String::as_str).collect();
-            methods.sort_unstable();
-            assert_eq!(methods, ["get", "head"], "{path}");
-            let schema = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-            assert_eq!(schema["$ref"], "#/components/schemas/Index", "{path}");
-        }
+        let item = document["paths"]["/api"].as_object().expect("/api is documented");
+        let mut methods: Vec<&str> = item.keys().map(String::as_str).collect();
+        methods.sort_unstable();
+        assert_eq!(methods, ["get", "head"]);
+        let schema = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["$ref"], "#/components/schemas/Index");
         let index = &document["components"]["schemas"]["Index"];
         let mut required: Vec<&str> = index["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         required.sort_unstable();

@@ -19,3 +19,4 @@ mod security;
 mod sessions;
 mod streaming;
 mod support;
+mod web_client;
