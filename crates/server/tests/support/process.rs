@@ -87,6 +87,9 @@ impl Chatbot {
                 ("HOST", "127.0.0.1"),
                 ("PORT", "0"),
                 ("CHATBOT__AUTH__BCRYPT_COST", "4"),
+                // Hundreds of clients sign up at once in the reliability scenarios, which
+                // are about writes; the bounded hashing queue has tests of its own.
+                ("CHATBOT__AUTH__HASH_QUEUE_PER_THREAD", "10000"),
                 ("CHATBOT__SERVER__WORKERS", "1"),
                 ("CHATBOT__RATE_LIMIT__ENABLED", "false"),
                 // Plain HTTP in tests: the cookie must come back over it.
