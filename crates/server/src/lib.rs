@@ -280,9 +280,11 @@ fn failed_login_limit(settings: &Settings) -> Option<FailedLoginLimit> {
 
 /// The origin of `app.public_url` (`https://chat.example.com`) when it is configured:
 /// then its pages, and no other but `cors.allowed_origins`, may change data, whatever
-/// `Host` a request carries. Left at its default, the request's own origin counts.
+/// `Host` a request carries. Left at its default (whether or not a copy of
+/// `config/default.toml` says it again), the request's own origin counts, so that the
+/// client works at `http://127.0.0.1:5000` as well as at `http://localhost:5000`.
 fn public_origin(settings: &Settings) -> Option<String> {
-    if settings.setting("app.public_url").origin == settings::Origin::Default {
+    if settings.app.public_url == settings::AppSettings::DEFAULT_PUBLIC_URL {
         return None;
     }
     url::Url::parse(&settings.app.public_url)

@@ -345,6 +345,11 @@ pub struct AppSettings {
     pub public_url: String,
 }
 
+impl AppSettings {
+    /// `app.public_url` unless configured otherwise (`config/default.toml`'s).
+    pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:5000";
+}
+
 /// `[mail]`
 #[derive(Clone, Deserialize)]
 pub struct MailSettings {
@@ -932,6 +937,7 @@ mod tests {
             ["http://localhost:3000", "http://localhost:5173"]
         );
         assert_eq!(settings.auth.bcrypt_cost, 12);
+        assert_eq!(settings.app.public_url, AppSettings::DEFAULT_PUBLIC_URL);
         assert_eq!(settings.limits.max_body_bytes, 65_536);
         assert_eq!(settings.profile, Profile::Development);
     }

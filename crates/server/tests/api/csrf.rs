@@ -104,6 +104,17 @@ api_tests! {
         assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
     }
 
+    async fn the_default_public_url_leaves_the_request_s_own_origin_trusted(db) {
+        // As when the server runs from the repository, whose config/default.toml says
+        // the default again: the client at http://127.0.0.1:5000 must still write.
+        let default = [("CHATBOT__APP__PUBLIC_URL", "http://localhost:5000")];
+        let server = Server::start(settings(&db, &default)).await;
+        let mut client = server.client();
+        let body = json!({"username": "viaown", "password": "password1"}).to_string();
+        let reply = client.send(Method::POST, "/api/signup", Some(body), &[("Origin", server.base.as_str())]).await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+    }
+
     async fn reads_from_any_origin_and_writes_from_trusted_ones_pass(db) {
         let server = Server::start(settings(&db, &[])).await;
         let mut client = server.client();
