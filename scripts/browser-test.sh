@@ -81,15 +81,8 @@ rm -rf "$artifacts"
 mkdir -p "$artifacts" "$work/app" "$work/mail"
 log="$artifacts/server.log"
 server_pid=""
-stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  if [[ -n "$server_pid" ]]; then wait "$server_pid" 2>/dev/null || true; fi
-  server_pid=""
-}
+# shellcheck source=scripts/server-process.sh
+source "$root/scripts/server-process.sh"
 cleanup() {
   local status=$?
   stop_server

@@ -126,15 +126,8 @@ fi
 work="$(mktemp -d)"
 server_pid=""
 pg_created=""
-stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  if [[ -n "$server_pid" ]]; then wait "$server_pid" 2>/dev/null || true; fi
-  server_pid=""
-}
+# shellcheck source=scripts/server-process.sh
+source "$root/scripts/server-process.sh"
 drop_pg_database() {
   PGOPTIONS="--client-min-messages=warning" psql -q "${pg_url%/*}/postgres" \
     -c "DROP DATABASE IF EXISTS \"$pg_name\" WITH (FORCE)" >/dev/null
