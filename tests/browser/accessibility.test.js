@@ -10,9 +10,7 @@ let browser;
 let account;
 before(async () => {
   browser = await h.launch();
-  const context = await browser.newContext({ baseURL: h.BASE_URL });
-  account = await h.demoAccount(context, { username: h.uniqueName("axe") });
-  await context.close();
+  account = await h.demoAccountIn(browser, h.uniqueName("axe"));
 });
 after(() => browser?.close());
 

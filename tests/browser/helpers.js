@@ -180,6 +180,16 @@ async function demoAccount(context, { username, displayName = "Ada Lovelace" }) 
   return { username, password: PASSWORD, email, conversationId: trip.id };
 }
 
+/** `demoAccount` for `username`, made in a context of its own in `browser`. */
+async function demoAccountIn(browser, username) {
+  const context = await browser.newContext({ baseURL: BASE_URL });
+  try {
+    return await demoAccount(context, { username });
+  } finally {
+    await context.close();
+  }
+}
+
 // ------------------------------------------------------------------------- waiting
 
 /** Retries `fn` (an assertion, or anything that throws until it holds) until it passes. */
@@ -290,7 +300,7 @@ module.exports = {
   storedMessages,
   storedConversations,
   interruptedReply,
-  demoAccount,
+  demoAccountIn,
   eventually,
   messages,
   botMessages,

@@ -11,9 +11,7 @@ let browser;
 let account;
 before(async () => {
   browser = await h.launch();
-  const context = await browser.newContext({ baseURL: h.BASE_URL });
-  account = await h.demoAccount(context, { username: "ada" });
-  await context.close();
+  account = await h.demoAccountIn(browser, "ada");
 });
 after(() => browser?.close());
 

@@ -150,6 +150,8 @@ impl std::fmt::Debug for HttpConfig {
 pub struct Api {
     state: web::Data<State>,
     config: HttpConfig,
+    /// Hashed and compressed once, shared by every worker's app.
+    web_client: web::Data<routes::web_client::WebClient>,
 }
 
 impl std::fmt::Debug for Api {
@@ -182,6 +184,7 @@ impl Api {
         Self {
             state: web::Data::new(state),
             config,
+            web_client: web::Data::new(routes::web_client::WebClient::built_in()),
         }
     }
 
@@ -207,6 +210,7 @@ impl Api {
         let site_config = config.clone();
         App::new()
             .app_data(self.state.clone())
+            .app_data(self.web_client.clone())
             .app_data(web::Data::new(csrf::TrustedOrigins {
                 public: config.public_origin.clone(),
                 allowed: config.allowed_origins.clone(),

@@ -27,8 +27,7 @@ use crate::respond::method_not_allowed;
 /// the `/api` scope's are the site's own paths, those after it are under `/api`.
 pub(crate) fn configure(site: &mut web::ServiceConfig, config: &HttpConfig) {
     use web_client as client;
-    site.app_data(web::Data::new(client::WebClient::built_in()))
-        .service(readable(resource("/", "GET, HEAD"), client::page))
+    site.service(readable(resource("/", "GET, HEAD"), client::page))
         .service(readable(resource("/login", "GET, HEAD"), client::login))
         .service(readable(
             resource("/c/{id}", "GET, HEAD"),
