@@ -11,32 +11,91 @@ mod support;
 #[allow(dead_code)]
 mod process;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use chatbot_persistence::testing::TestDb;
 use process::{Chatbot, eventually};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// One HTTP/1.1 connection written by hand, so that a test knows which connection a
+/// request goes on (awc's pool may open another).
+struct Connection {
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    fn open(address: &str) -> Self {
+        let stream = TcpStream::connect(address).unwrap();
+        // The server hashes at a high cost, on two cores shared with other tests.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        Self {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: Option<&Value>) {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
+    }
+
+    /// The next answer's status and JSON body; an error if the server closes the
+    /// connection first.
+    fn answer(&mut self) -> std::io::Result<(u16, Value)> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("no status line: {line:?}")))?;
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            if line.trim_end().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+}
 
 /// Starts a signup that hashes at `cost` (a second or more from cost 14), lets it get
-/// under way, then sends `signal`.
+/// under way, then sends `signal`; the thread returned reads the signup's answer.
 async fn signal_during_a_slow_signup(
     server: &Chatbot,
     signal: &str,
-) -> actix_web::rt::task::JoinHandle<support::Reply> {
+) -> std::thread::JoinHandle<std::io::Result<(u16, Value)>> {
+    // The signup goes on a connection the server has already answered on, so it is
+    // being served when the signal comes: a connection still in the listen backlog
+    // then would be dropped unanswered.
+    let mut connection = Connection::open(server.address());
+    connection.send("GET", "/api/test", None);
+    assert_eq!(connection.answer().unwrap().0, 200);
+    connection.send(
+        "POST",
+        "/api/signup",
+        Some(&json!({"username": "slow", "password": "correct horse"})),
+    );
+    let signup = std::thread::spawn(move || connection.answer());
     // Each server hashes its decoy password at start too, at the same cost, on the
-    // same two cores as the other tests' servers: the signup may take a while.
-    let mut client = support::Client::patient(&server.base(), Duration::from_secs(60));
-    // The signup goes on this kept-alive connection, which the server has accepted by
-    // now: a connection still in the listen backlog when the signal comes is dropped.
-    assert_eq!(client.get("/api/test").await.status, 200);
-    let signup = actix_web::rt::spawn(async move {
-        client
-            .post(
-                "/api/signup",
-                json!({"username": "slow", "password": "correct horse"}),
-            )
-            .await
-    });
+    // same two cores as the other tests' servers: the signup takes a while.
     actix_web::rt::time::sleep(Duration::from_millis(700)).await;
     assert!(!signup.is_finished(), "the signup should still be hashing");
     server.signal(signal);
@@ -52,9 +111,9 @@ async fn a_signal_lets_the_request_in_flight_finish(signal: &str) {
         eventually(Duration::from_secs(5), || !server.accepts()).await,
         "new connections are refused once stopping"
     );
-    let reply = signup.await.unwrap();
-    assert_eq!(reply.status, 201, "{reply:?}");
-    assert_eq!(reply.body, json!({"message": "User created successfully"}));
+    let (status, body) = signup.join().unwrap().expect("the signup is answered");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body, json!({"message": "User created successfully"}));
     assert_eq!(db.count("SELECT COUNT(*) AS n FROM users"), 1);
     let status = server.exit_within(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{status:?}");

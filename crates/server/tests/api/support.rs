@@ -139,16 +139,6 @@ impl Client {
         }
     }
 
-    /// A client that waits up to `timeout` for each answer (awc's default is 5 s): for
-    /// requests a test makes slow on purpose.
-    #[allow(dead_code, reason = "for tests/processes.rs, which shares this file")]
-    pub fn patient(base: &str, timeout: std::time::Duration) -> Self {
-        Self {
-            http: awc::Client::builder().timeout(timeout).finish(),
-            ..Self::new(base)
-        }
-    }
-
     pub async fn get(&mut self, path: &str) -> Reply {
         self.send(awc::http::Method::GET, path, None, &[]).await
     }
