@@ -4,6 +4,7 @@
 //! word by word (instantly, or with a pause between words to watch streaming), and
 //! what it says depends visibly on what the user wrote.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ use chatbot_domain::{BotError, ReplyContext, ReplyStream};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SimulatedBot {
     delay: Duration,
+    words: Option<NonZeroUsize>,
 }
 
 /// How much of the user's message the reply quotes.
@@ -44,7 +46,18 @@ const TITLE_WORDS: usize = 6;
 impl SimulatedBot {
     /// A bot pausing `delay` between the words of a reply (zero: no pause).
     pub fn with_delay(delay: Duration) -> Self {
-        Self { delay }
+        Self { delay, words: None }
+    }
+
+    /// The same bot, every reply of which has exactly `words` words: the composed
+    /// reply, cut, or continued with its own words again. For load tests that need
+    /// replies of a known length.
+    #[must_use]
+    pub fn with_reply_words(self, words: NonZeroUsize) -> Self {
+        Self {
+            words: Some(words),
+            ..self
+        }
     }
 
     /// The reply to `text`.
@@ -112,10 +125,35 @@ fn words(text: &str) -> Vec<String> {
     pieces
 }
 
+/// `count` pieces of `pieces`, repeated as often as it takes, with no white space
+/// after the last.
+fn exactly(pieces: &[String], count: NonZeroUsize) -> Vec<String> {
+    let mut sized: Vec<String> = pieces
+        .iter()
+        .cycle()
+        .take(count.get())
+        .map(|piece| {
+            if piece.ends_with(char::is_whitespace) {
+                piece.clone()
+            } else {
+                format!("{piece} ")
+            }
+        })
+        .collect();
+    if let Some(last) = sized.last_mut() {
+        last.truncate(last.trim_end().len());
+    }
+    sized
+}
+
 #[async_trait]
 impl Bot for SimulatedBot {
     async fn reply(&self, context: ReplyContext) -> Result<ReplyStream, BotError> {
-        let pieces = words(&Self::compose(&context.message.text)).into_iter();
+        let mut pieces = words(&Self::compose(&context.message.text));
+        if let Some(count) = self.words {
+            pieces = exactly(&pieces, count);
+        }
+        let pieces = pieces.into_iter();
         let delay = self.delay;
         let stream =
             futures_util::stream::unfold((pieces, true), move |(mut rest, first)| async move {
@@ -209,6 +247,23 @@ mod tests {
         assert_eq!(pieces.concat(), SimulatedBot::compose("hey  there\nyou"));
         assert!(pieces.len() > 5, "{pieces:?}");
         assert!(pieces.iter().all(|p| p.split_whitespace().count() == 1));
+    }
+
+    #[tokio::test]
+    async fn a_reply_of_a_set_length_is_cut_or_continued_with_its_own_words() {
+        let sized =
+            |words| SimulatedBot::default().with_reply_words(NonZeroUsize::new(words).unwrap());
+        let composed = SimulatedBot::compose("hello");
+        let long = pieces(sized(100), "hello").await;
+        assert_eq!(long.len(), 100);
+        assert_eq!(long.concat().split_whitespace().count(), 100);
+        assert!(
+            long.concat().starts_with(&format!("{composed} Hello!")),
+            "{long:?}"
+        );
+        assert!(!long.concat().ends_with(' '));
+        let short = pieces(sized(2), "hello").await;
+        assert_eq!(short.concat(), "Hello! You");
     }
 
     #[tokio::test(start_paused = true)]

@@ -117,11 +117,12 @@ pub struct NewConversation {
     pub created_at: Timestamp,
 }
 
-/// The version of everything a user keeps: a number that changes with every change to
-/// their conversations or messages, in the same transaction as the change.
+/// The version of everything a user keeps: a number that rises with every change to
+/// their conversations, messages or account, in the same transaction as the change.
 ///
 /// Two reads that find the same revision find the same conversations and messages, so
-/// a rendering of them can be reused for as long as the revision stays.
+/// a rendering of them can be reused, or a client's copy confirmed current, for as
+/// long as the revision stays. A later revision is never smaller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Revision(pub i64);
 

@@ -100,8 +100,10 @@ pub trait TokenRepository: Send + Sync {
 /// Stores conversations.
 ///
 /// Every change to a conversation or its messages, by these methods or any other
-/// write, changes the owner's [`Revision`] in the same transaction: an adapter keeps
-/// that rule in one place for every write (the diesel adapter, in database triggers).
+/// write, raises the owner's [`Revision`] in the same transaction, as does every change
+/// to the owner's account: an adapter keeps that rule in one place for every write (the
+/// diesel adapter, in database triggers). Writes by one owner must not wait for each
+/// other to raise it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ConversationRepository: Send + Sync {

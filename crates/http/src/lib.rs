@@ -38,6 +38,7 @@ pub mod openapi;
 mod rate_limit;
 mod request_log;
 mod respond;
+mod revalidate;
 mod routes;
 mod session;
 mod sse;
@@ -273,7 +274,14 @@ fn cors(allowed_origins: &[String]) -> Cors {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allowed_headers([header::CONTENT_TYPE, header::ACCEPT, header::AUTHORIZATION])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::AUTHORIZATION,
+            header::IF_NONE_MATCH,
+        ])
+        // A frontend on another origin revalidates its lists with the tag.
+        .expose_headers([header::ETAG])
         .supports_credentials()
         .max_age(3600)
 }

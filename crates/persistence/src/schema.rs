@@ -7,7 +7,6 @@ diesel::table! {
         username -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
-        revision -> BigInt,
         display_name -> Text,
         /// As typed.
         email -> Nullable<Text>,
@@ -76,14 +75,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// A user's revision is the sum of their counters here: one per slot, a slot per
+    /// database session on PostgreSQL (so that writers from several connections raise
+    /// counters of their own), slot 0 alone on SQLite. Raised by triggers only.
+    revisions (user_id, slot) {
+        user_id -> BigInt,
+        slot -> SmallInt,
+        changes -> BigInt,
+    }
+}
+
 diesel::joinable!(conversations -> users (user_id));
 diesel::joinable!(messages -> conversations (conversation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(account_tokens -> users (user_id));
+diesel::joinable!(revisions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     account_tokens,
     conversations,
-    messages
+    messages,
+    revisions
 );

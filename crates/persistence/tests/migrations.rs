@@ -5,7 +5,7 @@
 use chatbot_persistence::Database;
 use chatbot_persistence::testing::TestDb;
 
-const MIGRATIONS: usize = 9;
+const MIGRATIONS: usize = 10;
 
 fn applied(db: &Database) -> Vec<bool> {
     db.migration_status()
@@ -75,7 +75,7 @@ fn accounts_upgrade(test: &TestDb) {
          SELECT 'key in the clear', id, '{}', '2999-01-01 00:00:00' FROM users",
     );
 
-    assert_eq!(db.run_pending_migrations().unwrap().len(), 2);
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 3);
     assert_eq!(
         test.texts(
             "SELECT display_name AS t FROM users \
@@ -108,11 +108,43 @@ fn usernames_normalized_upgrade(test: &TestDb) {
                 ('IRIS', 'Iris', 'h', '2026-01-01 00:00:00')",
     );
 
-    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 2);
     assert_eq!(
         test.texts("SELECT username_normalized AS t FROM users ORDER BY id"),
         ["ada.l", "iris"]
     );
+}
+
+/// `000010` moves each user's revision from their row to the counters of
+/// `revisions` without letting it fall, and reverting moves it back.
+fn revision_slots_upgrade(test: &TestDb) {
+    let db = &test.db;
+    db.run_pending_migrations().unwrap();
+    revert_through(db, "_revision_slots");
+    test.execute(
+        "INSERT INTO users (username, username_normalized, display_name, password_hash, \
+         created_at, revision) VALUES ('ada', 'ada', 'Ada', 'h', '2026-01-01 00:00:00', 41)",
+    );
+    let revision = || test.count("SELECT CAST(SUM(changes) AS BIGINT) AS n FROM revisions");
+
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(revision(), 41);
+    test.execute("UPDATE users SET display_name = 'Ada L.'");
+    assert_eq!(revision(), 42, "a change after the upgrade raises it");
+
+    revert_through(db, "_revision_slots");
+    assert_eq!(test.count("SELECT revision AS n FROM users"), 42);
+}
+
+#[test]
+fn sqlite_revisions_keep_rising_across_the_upgrade() {
+    revision_slots_upgrade(&TestDb::sqlite_unmigrated());
+}
+
+#[test]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
+fn postgres_revisions_keep_rising_across_the_upgrade() {
+    revision_slots_upgrade(&TestDb::postgres_unmigrated());
 }
 
 #[test]
@@ -170,6 +202,7 @@ fn status_names_the_migrations_in_order() {
             "2026-11-30-000007_stream_replies",
             "2026-12-01-000008_accounts",
             "2026-12-02-000009_username_normalized",
+            "2026-12-03-000010_revision_slots",
         ]
     );
 }
@@ -194,5 +227,5 @@ fn postgres_usernames_clashing_under_a_turkish_locale_are_named_before_the_upgra
     assert_eq!(applied(db).last(), Some(&false));
 
     test.execute("UPDATE users SET username = 'alice2' WHERE username = 'ALICE'");
-    assert_eq!(db.run_pending_migrations().unwrap().len(), 1);
+    assert_eq!(db.run_pending_migrations().unwrap().len(), 2);
 }

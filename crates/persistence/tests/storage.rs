@@ -6,7 +6,8 @@ use chatbot_domain::ports::{ConversationRepository, MessageRepository, UserRepos
 use chatbot_domain::{
     Conversation, ConversationCursor, ConversationId, ConversationName, DisplayName, Exchange,
     Message, MessageCursor, MessageId, MessageStatus, NewConversation, NewMessage, NewUser,
-    PasswordHash, Revision, Sender, StorageError, Timestamp, User, UserId, Username, Window,
+    PasswordHash, ProfileChange, Revision, Sender, StorageError, Timestamp, User, UserId, Username,
+    Window,
 };
 use chatbot_persistence::on_both_backends;
 use chatbot_persistence::testing::TestDb;
@@ -396,6 +397,18 @@ on_both_backends! {
         rose(db, alice.id, &mut last, "deleted").await;
     }
 
+    async fn account_changes_raise_the_revision_too(db: &TestDb) {
+        let alice = user(db, "alice").await;
+        let mut last = db.db.revision(alice.id).await.unwrap();
+        let renamed = ProfileChange { display_name: Some(DisplayName::parse("Al").unwrap()), email: None };
+        db.db.update_profile(alice.id, renamed).await.unwrap().unwrap();
+        rose(db, alice.id, &mut last, "a new display name").await;
+        assert!(db.db.set_password(alice.id, PasswordHash::new("new hash")).await.unwrap());
+        rose(db, alice.id, &mut last, "a new password").await;
+        assert!(db.db.delete_user(alice.id).await.unwrap());
+        assert_eq!(db.db.revision(alice.id).await.unwrap(), Revision(0), "nothing is left of her");
+    }
+
     async fn a_messages_status_is_stored_and_older_rows_are_complete(db: &TestDb) {
         let alice = user(db, "alice").await;
         let chat = conversation(db, &alice, "c", 0).await;
@@ -503,4 +516,45 @@ async fn postgres_usernames_match_alike_under_a_turkish_locale() {
             .unwrap();
         assert_eq!(found.map(|c| c.user.id), Some(iris.id), "{typed}");
     }
+}
+
+/// On PostgreSQL, one user's writes on different connections take no lock from each
+/// other (each commit raises a revision counter of its own connection's): while a
+/// transaction that renamed one of alice's conversations is still open, a write to
+/// another of hers completes. Each counts in her revision once committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_postgres_tests, ignore = "PostgreSQL: set TEST_DATABASE_URL to run")]
+async fn postgres_writes_by_one_user_on_two_connections_do_not_wait_for_each_other() {
+    use diesel::{Connection, PgConnection, connection::SimpleConnection};
+
+    let test = TestDb::postgres();
+    let alice = user(&test, "alice").await;
+    let first = conversation(&test, &alice, "first", 0).await;
+    let second = conversation(&test, &alice, "second", 0).await;
+    let mut last = test.db.revision(alice.id).await.unwrap();
+    let mut open = PgConnection::establish(test.url()).unwrap();
+    open.batch_execute(&format!(
+        "BEGIN; UPDATE conversations SET name = 'open' WHERE id = {}",
+        first.id.get()
+    ))
+    .unwrap();
+
+    let name = ConversationName::parse("not kept waiting").unwrap();
+    let renamed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        test.db
+            .rename_conversation(alice.id, second.id, name, at(1)),
+    )
+    .await
+    .expect("a write of alice's waited for another of her transactions");
+    assert!(renamed.unwrap().is_some());
+    rose(&test, alice.id, &mut last, "the second rename, committed").await;
+    open.batch_execute("COMMIT").unwrap();
+    rose(
+        &test,
+        alice.id,
+        &mut last,
+        "the first rename, committed later",
+    )
+    .await;
 }

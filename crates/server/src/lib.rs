@@ -176,9 +176,13 @@ impl std::fmt::Display for SecretProblem {
 fn bot(settings: &Settings) -> Result<Arc<dyn Bot>, StartError> {
     let bot = &settings.bot;
     Ok(match bot.provider {
-        BotProvider::Simulated => Arc::new(SimulatedBot::with_delay(Duration::from_millis(
-            bot.simulated_delay_ms,
-        ))),
+        BotProvider::Simulated => {
+            let simulated = SimulatedBot::with_delay(Duration::from_millis(bot.simulated_delay_ms));
+            Arc::new(match bot.simulated_reply_words {
+                Some(words) => simulated.with_reply_words(words),
+                None => simulated,
+            })
+        }
         BotProvider::OpenAi => {
             let config = OpenAiConfig {
                 base_url: bot.base_url.clone(),

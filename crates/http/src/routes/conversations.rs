@@ -5,7 +5,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chatbot_domain::{
     ConversationCursor, ConversationId, ConversationName, ConversationWithMessages, MessageCursor,
-    MessageText, PageRequest, PageSize, UserId,
+    MessageText, PageRequest, PageSize, Revision, UserId,
 };
 use serde::de::DeserializeOwned;
 
@@ -17,8 +17,22 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ErrorBody, ErrorKind};
 use crate::json::Json;
+use crate::revalidate::Version;
 use crate::session::CurrentUser;
 use crate::sse;
+
+/// `If-None-Match`, as the OpenAPI document describes it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(
+    dead_code,
+    reason = "documents a header the handlers read from the request"
+)]
+struct IfNoneMatchHeader {
+    /// The `ETag` of the response you have: 304 if it is still current.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+}
 
 /// The seed's whole list without a query; a page with `limit`, `before` or `include`.
 #[utoipa::path(
@@ -34,10 +48,18 @@ use crate::sse;
         and `next` to pass back as `before` for the following page (`null` on the last). \
         Paging costs the same however long the history is, and skips or repeats nothing \
         when conversations move meanwhile.",
-    params(ConversationPageQuery),
+    params(ConversationPageQuery, IfNoneMatchHeader),
     security(("session" = [])),
     responses(
-        (status = 200, description = "The list, or a page of it.", body = ConversationListing),
+        (status = 200, description = "The list, or a page of it.", body = ConversationListing,
+            headers(("ETag" = String, description = "A strong tag, the same until you \
+                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
+                the response and revalidates it."))),
+        (status = 304, description = "`If-None-Match` named the current `ETag` (or `*`): \
+            what you have is current. No body.",
+            headers(("ETag" = String, description = "A strong tag, the same until you \
+                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
+                the response and revalidates it."))),
         (status = 400, description = "`validation_failed`: `limit`, `before` or `include` is \
             not valid; the sentence names it. `bad_request`: the query string cannot be read.",
             body = ErrorBody),
@@ -49,8 +71,13 @@ pub(super) async fn list(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query: ConversationPageQuery = parse_query(&request)?;
+    let revision = state.services.chat.revision(user).await?;
+    let version = Version::of(&request, user, revision);
+    if let Some(unchanged) = version.unchanged(&request) {
+        return Ok(unchanged);
+    }
     if query.limit.is_none() && query.before.is_none() && query.include.is_none() {
-        return whole_list(&state, user).await;
+        return whole_list(&state, user, revision, &version).await;
     }
     let with_messages = match query.include.as_deref() {
         None => false,
@@ -67,21 +94,27 @@ pub(super) async fn list(
         before: parse_before::<ConversationCursor>(query.before.as_deref())?,
     };
     let chat = &state.services.chat;
+    let mut response = HttpResponse::Ok();
+    version.headers(&mut response);
     Ok(if with_messages {
         let page = chat.conversation_page_with_messages(user, page).await?;
-        HttpResponse::Ok().json(ConversationPageOut::<ConversationWithMessagesOut<'_>>::new(
+        response.json(ConversationPageOut::<ConversationWithMessagesOut<'_>>::new(
             &page,
         ))
     } else {
         let page = chat.conversation_page(user, page).await?;
-        HttpResponse::Ok().json(ConversationPageOut::<ConversationOut<'_>>::new(&page))
+        response.json(ConversationPageOut::<ConversationOut<'_>>::new(&page))
     })
 }
 
-/// The seed's list of every conversation with every message, rendered again only
-/// when the user's revision has moved since the last rendering.
-async fn whole_list(state: &State, user: UserId) -> Result<HttpResponse, ApiError> {
-    let revision = state.services.chat.revision(user).await?;
+/// The seed's list of every conversation with every message as of `revision` (or
+/// later), rendered again only when the revision has moved since the last rendering.
+async fn whole_list(
+    state: &State,
+    user: UserId,
+    revision: Revision,
+    version: &Version,
+) -> Result<HttpResponse, ApiError> {
     let body = match state.lists.get(user, revision) {
         Some(body) => body,
         None => {
@@ -98,7 +131,8 @@ async fn whole_list(state: &State, user: UserId) -> Result<HttpResponse, ApiErro
             body
         }
     };
-    Ok(HttpResponse::Ok()
+    Ok(version
+        .headers(&mut HttpResponse::Ok())
         .content_type(ContentType::json())
         .body(body))
 }
@@ -127,10 +161,19 @@ fn estimated_json_len(conversations: &[ConversationWithMessages]) -> usize {
     params(
         ("id" = i64, Path, minimum = 1, description = "The conversation's id."),
         MessagePageQuery,
+        IfNoneMatchHeader,
     ),
     security(("session" = [])),
     responses(
-        (status = 200, description = "A page of messages.", body = MessagePageOut),
+        (status = 200, description = "A page of messages.", body = MessagePageOut,
+            headers(("ETag" = String, description = "A strong tag, the same until you \
+                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
+                the response and revalidates it."))),
+        (status = 304, description = "`If-None-Match` named the current `ETag` (or `*`): \
+            what you have is current. No body.",
+            headers(("ETag" = String, description = "A strong tag, the same until you \
+                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
+                the response and revalidates it."))),
         (status = 400, description = "`validation_failed`: `limit` or `before` is not valid; \
             the sentence names it. `bad_request`: the query string cannot be read.",
             body = ErrorBody),
@@ -149,9 +192,16 @@ pub(super) async fn list_messages(
         size: page_size(query.limit.as_deref())?,
         before: parse_before::<MessageCursor>(query.before.as_deref())?,
     };
+    let revision = state.services.chat.revision(user).await?;
+    let version = Version::of(&request, user, revision);
+    if let Some(unchanged) = version.unchanged(&request) {
+        return Ok(unchanged);
+    }
     let id = ConversationId::new(id.into_inner());
     let page = state.services.chat.message_page(user, id, page).await?;
-    Ok(HttpResponse::Ok().json(MessagePageOut::from(&page)))
+    Ok(version
+        .headers(&mut HttpResponse::Ok())
+        .json(MessagePageOut::from(&page)))
 }
 
 fn parse_query<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {

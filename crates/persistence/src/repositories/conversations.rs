@@ -7,28 +7,30 @@ use chatbot_domain::{
     NewConversation, Revision, StorageError, Timestamp, UserId, Window,
 };
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 
 use super::{columns_of, limit_of, lock_user, read_one_snapshot};
 use crate::Database;
 use crate::rows::{ConversationRow, MessageRow, NewConversationRow, to_column};
-use crate::schema::{conversations, messages, users};
+use crate::schema::{conversations, messages, revisions};
 
 #[async_trait]
 impl ConversationRepository for Database {
     async fn revision(&self, owner: UserId) -> Result<Revision, StorageError> {
+        // One statement, so one snapshot: the sum of every counter as of one moment.
+        // A user that does not exist (deleted meanwhile) has no counters, so nothing,
+        // as a new user has nothing at the first revision.
         let revision = self
             .run(move |connection| {
-                users::table
-                    .find(owner.get())
-                    .select(users::revision)
+                revisions::table
+                    .filter(revisions::user_id.eq(owner.get()))
+                    .select(sql::<BigInt>("CAST(COALESCE(SUM(changes), 0) AS BIGINT)"))
                     .first::<i64>(connection)
-                    .optional()
             })
             .await?;
-        // A user that does not exist (deleted meanwhile) has nothing, as a new user has
-        // nothing at the first revision.
-        Ok(Revision(revision.unwrap_or_default()))
+        Ok(Revision(revision))
     }
 
     async fn insert_conversation(

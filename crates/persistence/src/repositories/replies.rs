@@ -252,11 +252,11 @@ pub(super) async fn interrupt_stale_replies(
 
 /// On PostgreSQL, locks the conversation `conversation` for the rest of the
 /// transaction. Every write to a reply takes its conversation first, as
-/// `begin_exchange` does (then the owner's row, through the revision trigger), so two
-/// of them on one conversation queue instead of deadlocking: without it, a reply
-/// being finished (message row, then owner) and a message being sent (conversation,
-/// owner, then the one-streaming-reply index entry the finish holds) wait on each
-/// other. SQLite has one writer at a time, and no `FOR UPDATE`.
+/// `begin_exchange` does, so two of them on one conversation queue instead of
+/// deadlocking: without it, a reply being finished (its message row first) and a
+/// message being sent (its conversation first, then the one-streaming-reply index
+/// entry the finish holds) could wait on each other. SQLite has one writer at a
+/// time, and no `FOR UPDATE`.
 fn lock_conversation(connection: &mut AnyConnection, conversation: i64) -> QueryResult<()> {
     if let AnyConnection::Postgresql(postgres) = connection {
         conversations::table

@@ -9,6 +9,7 @@
 mod sources;
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -283,6 +284,10 @@ pub struct BotSettings {
     pub idle_timeout_seconds: u64,
     /// `bot.simulated_delay_ms`: the simulated bot's pause between words.
     pub simulated_delay_ms: u64,
+    /// `bot.simulated_reply_words`: the length of every simulated reply, in words
+    /// (none: as composed).
+    #[serde(default)]
+    pub simulated_reply_words: Option<NonZeroUsize>,
 }
 
 impl std::fmt::Debug for BotSettings {
@@ -1106,6 +1111,11 @@ mod tests {
             ),
             (5, 60, 30, 0)
         );
+        assert_eq!(bot.simulated_reply_words, None);
+        let sized = load(&[("CHATBOT__BOT__SIMULATED_REPLY_WORDS", "100")])
+            .unwrap()
+            .bot;
+        assert_eq!(sized.simulated_reply_words, NonZeroUsize::new(100));
         let openai = load(&[
             ("CHATBOT__BOT__PROVIDER", "openai"),
             ("CHATBOT__BOT__MODEL", "llama3.2"),

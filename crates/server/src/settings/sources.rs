@@ -61,12 +61,13 @@ pub(super) const ALIASES: [(&str, &str); 5] = [
 ];
 
 /// Keys without a default, so absent from `config/default.toml`.
-const OPTIONAL_KEYS: [&str; 7] = [
+const OPTIONAL_KEYS: [&str; 8] = [
     "server.workers",
     "session.secret",
     "bot.model",
     "bot.api_key",
     "bot.temperature",
+    "bot.simulated_reply_words",
     "mail.smtp_username",
     "mail.smtp_password",
 ];

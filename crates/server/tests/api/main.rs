@@ -15,6 +15,7 @@ mod model;
 mod openapi;
 mod pages;
 mod realtime;
+mod revalidation;
 mod security;
 mod sessions;
 mod streaming;

@@ -234,8 +234,15 @@ api_tests! {
         };
         let query = |name: &str| (name.to_owned(), "query".to_owned());
         let id = ("id".to_owned(), "path".to_owned());
-        assert_eq!(names("/api/conversations"), [query("limit"), query("before"), query("include")]);
-        assert_eq!(names("/api/conversations/{id}/messages"), [id, query("limit"), query("before")]);
+        let tag = ("If-None-Match".to_owned(), "header".to_owned());
+        assert_eq!(names("/api/conversations"), [query("limit"), query("before"), query("include"), tag.clone()]);
+        assert_eq!(names("/api/conversations/{id}/messages"), [id, query("limit"), query("before"), tag]);
+        // Revalidation (issue 18): 304 and the tag are documented where they are sent.
+        for path in ["/api/conversations", "/api/conversations/{id}/messages"] {
+            let responses = &document["paths"][path]["get"]["responses"];
+            assert!(responses["200"]["headers"]["ETag"].is_object(), "{path}");
+            assert!(responses["304"]["headers"]["ETag"].is_object(), "{path}");
+        }
         let listing = &document["paths"]["/api/conversations"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
         let listing = resolve(&document, listing["$ref"].as_str().unwrap());
         assert_eq!(listing["anyOf"].as_array().unwrap().len(), 3, "the list and both page shapes");
