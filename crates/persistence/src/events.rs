@@ -232,7 +232,8 @@ impl PgEvents {
         let mut listening = connect(LISTEN_ROLE)?;
         let channel = channel_of(&mut listening).map_err(EventsError::Setup)?;
         listen(&mut listening, &channel).map_err(EventsError::Setup)?;
-        let sending = connect(NOTIFY_ROLE)?;
+        let mut sending = connect(NOTIFY_ROLE)?;
+        send_unflushed(&mut sending).map_err(EventsError::Setup)?;
 
         let (queue, queued) = mpsc::sync_channel(options.queue_capacity.max(1));
         let stop = Arc::new(Stop::default());
@@ -387,7 +388,7 @@ impl Sender {
             let Some(live) = connection.as_mut() else {
                 // Told to stop while the database is away: what is pending is lost
                 // either way.
-                connection = self.link.reconnect(NOTIFY_ROLE, |_| Ok(()));
+                connection = self.link.reconnect(NOTIFY_ROLE, send_unflushed);
                 if connection.is_none() {
                     return;
                 }
@@ -639,6 +640,15 @@ fn name_connection(connection: &mut PgConnection, name: &str, role: &str) -> Que
         "SET application_name = {}",
         quote_literal(&format!("{name}-{role}"))
     ))
+}
+
+/// Lets the sending connection's commits return before their WAL is on disk. Each
+/// `NOTIFY` statement commits a transaction with an id of its own, which otherwise
+/// waits for a flush: one per batch, on the connection every event goes through.
+/// Nothing is lost that a flush would keep: notifications do not outlive a crash of
+/// the database, whose listeners are gone with it.
+fn send_unflushed(connection: &mut PgConnection) -> QueryResult<()> {
+    connection.batch_execute("SET synchronous_commit = off")
 }
 
 /// `LISTEN`s on `channel`.
