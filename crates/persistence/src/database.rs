@@ -198,6 +198,25 @@ impl Database {
         .map_err(|e| StorageError::Failed(Box::new(e)))?
     }
 
+    /// Runs `work`, a read of a row or a few by a unique index, like
+    /// [`run`](Self::run); on SQLite, when a connection is idle, on the calling thread
+    /// instead: such a read takes a few microseconds there, less than handing it to a
+    /// blocking thread and back (two wake-ups), and WAL readers never wait for the
+    /// writer. PostgreSQL's reads are round trips to another process, which must not
+    /// hold up an async worker.
+    pub(crate) async fn run_brief<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&mut AnyConnection) -> diesel::QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.backend == Backend::Sqlite
+            && let Some(mut connection) = self.pool.try_get()
+        {
+            return work(&mut connection).map_err(storage_error);
+        }
+        self.run(work).await
+    }
+
     /// Runs `work`, which writes, like [`run`](Self::run); on SQLite, on the
     /// [writer thread](crate::writer), after the writes queued before it.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StorageError>

@@ -18,12 +18,21 @@ CREATE TABLE revisions (
 INSERT INTO revisions (user_id, slot, changes)
 SELECT id, 0, revision FROM users WHERE revision > 0;
 
+-- Once per owner and transaction: the sum only needs to rise, and one transaction's
+-- many changed rows (a message sent: its conversation, then two messages) would
+-- otherwise each write the counter. PL/pgSQL keeps the statement's plan for the
+-- session; a SQL function would be planned again at every call.
 CREATE FUNCTION raise_revision(owner BIGINT) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO revisions (user_id, slot, changes)
-    -- An account deleted in this transaction has nothing left to version.
-    SELECT owner, pg_backend_pid() % 64, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = owner)
-    ON CONFLICT (user_id, slot) DO UPDATE SET changes = revisions.changes + 1
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('chatbot.revision_raised_for', true) IS DISTINCT FROM owner::text THEN
+        -- An account deleted in this transaction has nothing left to version.
+        INSERT INTO revisions (user_id, slot, changes)
+        SELECT owner, pg_backend_pid() % 64, 1 WHERE EXISTS (SELECT 1 FROM users WHERE id = owner)
+        ON CONFLICT (user_id, slot) DO UPDATE SET changes = revisions.changes + 1;
+        PERFORM set_config('chatbot.revision_raised_for', owner::text, true);
+    END IF;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION raise_revision_of_conversation_owner() RETURNS trigger

@@ -7,9 +7,7 @@ use chatbot_domain::{
     NewConversation, Revision, StorageError, Timestamp, UserId, Window,
 };
 use chrono::NaiveDateTime;
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 
 use super::{columns_of, limit_of, lock_user, read_one_snapshot};
 use crate::Database;
@@ -19,18 +17,21 @@ use crate::schema::{conversations, messages, revisions};
 #[async_trait]
 impl ConversationRepository for Database {
     async fn revision(&self, owner: UserId) -> Result<Revision, StorageError> {
-        // One statement, so one snapshot: the sum of every counter as of one moment.
-        // A user that does not exist (deleted meanwhile) has no counters, so nothing,
-        // as a new user has nothing at the first revision.
-        let revision = self
-            .run(move |connection| {
+        // One statement, so one snapshot: every counter as of one moment, added up
+        // here (SQL's SUM of BIGINT is NUMERIC on PostgreSQL). A user that does not
+        // exist (deleted meanwhile) has no counters, so nothing, as a new user has
+        // nothing at the first revision.
+        let counters = self
+            .run_brief(move |connection| {
                 revisions::table
                     .filter(revisions::user_id.eq(owner.get()))
-                    .select(sql::<BigInt>("CAST(COALESCE(SUM(changes), 0) AS BIGINT)"))
-                    .first::<i64>(connection)
+                    .select(revisions::changes)
+                    .load::<i64>(connection)
             })
             .await?;
-        Ok(Revision(revision))
+        Ok(Revision(
+            counters.iter().fold(0, |sum, &n| sum.saturating_add(n)),
+        ))
     }
 
     async fn insert_conversation(

@@ -33,7 +33,7 @@ impl SessionRepository for Database {
     ) -> Result<Option<SessionRecord>, StorageError> {
         let digest = digest.as_str().to_owned();
         let found = self
-            .run(move |connection| {
+            .run_brief(move |connection| {
                 sessions::table
                     .filter(sessions::key_digest.eq(digest))
                     .filter(sessions::expires_at.gt(to_column(now)))
