@@ -17,7 +17,7 @@ use crate::{
     ConversationName, ConversationWithMessages, Error, Exchange, Message, MessageCursor, MessageId,
     MessageStatus, MessageText, NewConversation, NewMessage, Page, PageRequest, ReplyContext,
     ReplyEvent, ReplyFailure, ReplyFeed, ReplyStream, Revision, Sender, StartedReply, StorageError,
-    UserId, Window,
+    Timestamp, UserId, Window,
 };
 
 /// How the bot is asked.
@@ -324,6 +324,10 @@ where
     /// `heartbeat_every` while none does, until the bot is done, fails, or the reply
     /// is stopped: here, or from elsewhere (then a checkpoint, or a look every
     /// `probe_every` while no text comes, finds it no longer streaming).
+    ///
+    /// A checkpoint is stored while the text goes on flowing to the readers: with
+    /// many replies at once the store may take a while (SQLite writes one at a time),
+    /// and a reader must not wait for it. One checkpoint at a time per reply.
     async fn write_reply(
         &self,
         owner: UserId,
@@ -339,6 +343,7 @@ where
         let mut due = timer.sleep(settings.idle_wait(Duration::ZERO));
         let mut starting = Some(self.bot.reply(context));
         let mut stream: Option<ReplyStream> = None;
+        let mut storing: Option<Checkpoint<'_>> = None;
         loop {
             let step = std::future::poll_fn(|cx| {
                 if generation.poll_stop(cx) {
@@ -354,7 +359,10 @@ where
                 {
                     return Poll::Ready(Step::Piece(piece));
                 }
-                due.as_mut().poll(cx).map(|()| Step::Due)
+                match storing.as_mut() {
+                    Some(checkpoint) => checkpoint.as_mut().poll(cx).map(Step::Stored),
+                    None => due.as_mut().poll(cx).map(|()| Step::Due),
+                }
             })
             .await;
             match step {
@@ -364,7 +372,7 @@ where
                 }
                 Step::Started(Err(error)) | Step::Piece(Some(Err(error))) => {
                     // Stop the bot before storing what came: nothing more is wanted.
-                    drop((starting, stream));
+                    drop((starting, stream, storing));
                     return self.fail(owner, generation, error).await;
                 }
                 Step::Piece(Some(Ok(piece))) => {
@@ -385,11 +393,13 @@ where
                     }
                 }
                 Step::Piece(None) => {
-                    drop(stream);
+                    // A checkpoint still being stored finds the reply ended, and
+                    // changes nothing.
+                    drop((stream, storing));
                     return self.end(owner, generation, MessageStatus::Complete).await;
                 }
                 Step::Stop => {
-                    drop((starting, stream));
+                    drop((starting, stream, storing));
                     return self
                         .end(owner, generation, MessageStatus::Interrupted)
                         .await;
@@ -406,7 +416,7 @@ where
                     {
                         Ok(Some(found)) if found.message.status == MessageStatus::Streaming => {}
                         Ok(_) => {
-                            drop((starting, stream));
+                            drop((starting, stream, storing));
                             return self.taken_over(owner, generation).await;
                         }
                         Err(error) => {
@@ -418,13 +428,21 @@ where
                 Step::Due => {
                     let text = generation.text();
                     let now = self.clock.now();
-                    match self.messages.checkpoint_reply(id, &text, now).await {
+                    let messages = &self.messages;
+                    storing = Some(Box::pin(async move {
+                        let stored = messages.checkpoint_reply(id, &text, now).await;
+                        (stored, now, text.deltas())
+                    }));
+                }
+                Step::Stored((stored, at, deltas)) => {
+                    storing = None;
+                    match stored {
                         Ok(true) => {
-                            written_at = now;
-                            checkpointed = text.deltas();
+                            written_at = at;
+                            checkpointed = deltas;
                         }
                         Ok(false) => {
-                            drop((starting, stream));
+                            drop((starting, stream, storing));
                             return self.taken_over(owner, generation).await;
                         }
                         Err(error) => {
@@ -638,8 +656,15 @@ enum Step {
     Started(Result<ReplyStream, BotError>),
     Piece(Option<Result<String, BotError>>),
     Due,
+    Stored(Checkpointed),
     Stop,
 }
+
+/// A checkpoint's outcome, when it was taken and how many deltas it holds.
+type Checkpointed = (Result<bool, StorageError>, Timestamp, u64);
+
+/// A checkpoint being stored.
+type Checkpoint<'a> = std::pin::Pin<Box<dyn Future<Output = Checkpointed> + Send + 'a>>;
 
 /// The outcome of a reply whose end could not be stored; it stays streaming until a
 /// process finds it stale.
