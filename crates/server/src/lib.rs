@@ -549,6 +549,9 @@ impl Application {
             .client_disconnect_timeout(config.client_disconnect_timeout())
             .keep_alive(config.keep_alive())
             .max_connections(config.max_connections)
+            // A streamed reply is many small writes: each goes out at once, not held
+            // back until the client acknowledges the one before (Nagle's algorithm).
+            .tcp_nodelay(true)
             .shutdown_timeout(config.shutdown_timeout_seconds)
             // actix would stop abruptly on SIGINT: `stop_on_signals` does it gracefully.
             .disable_signals();
