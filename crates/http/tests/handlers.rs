@@ -683,6 +683,13 @@ async fn the_whole_list_is_the_seeds_and_is_rendered_once_per_revision() {
 #[actix_web::test]
 async fn a_page_of_conversations_passes_the_limit_and_gives_the_next_cursor() {
     let mut mocks = Mocks::with_alice();
+    // The page's tag names the revision it was read at.
+    mocks
+        .chat
+        .expect_revision()
+        .withf(|owner| *owner == ALICE)
+        .times(1)
+        .returning(|_| Ok(Revision(1)));
     mocks
         .chat
         .expect_conversation_page()
