@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from report import errors as wrk_errors, ms, parse_wrk, rps
+import report
+from report import dispatch, errors as wrk_errors, ms, read_facts, rps
 
 TARGETS = [("rust-sqlite", "Rust, SQLite"), ("rust-postgres", "Rust, PostgreSQL"),
            ("flask", "Flask reference (gunicorn -w 2, SQLite)")]
@@ -28,23 +29,16 @@ REQUESTS = {
 }
 
 
-class Target:
+class Target(report.Target):
+    """report.py's target (facts, wrk runs), with a title and loadgen's JSON files."""
+
     def __init__(self, directory, title):
-        self.dir, self.title, self.name = directory, title, directory.name
-        facts = directory / "facts"
-        lines = facts.read_text().splitlines() if facts.exists() else []
-        self.facts = dict(line.split("=", 1) for line in lines if "=" in line)
+        super().__init__(directory)
+        self.title = title
 
     def json(self, name):
         path = self.dir / f"{name}.json"
         return json.loads(path.read_text()) if path.exists() else None
-
-    def wrk(self, name):
-        path = self.dir / f"{name}.wrk"
-        return parse_wrk(path) if path.exists() else None
-
-    def get(self, key, default=None):
-        return self.facts.get(key, default)
 
 
 def mib(kb):
@@ -179,7 +173,7 @@ def workload(results):
 
     rows, notes = [], []
     for target in targets:
-        test, revalidate = target.wrk("test"), target.wrk("revalidate")
+        test, revalidate = target.run("test"), target.run("revalidate")
         if not test:
             continue
         etag = target.get("etag")
@@ -227,10 +221,7 @@ def streams(results):
     for directory in Path(results).iterdir():
         path = directory / "streams.json"
         if path.exists():
-            facts = directory / "facts"
-            lines = facts.read_text().splitlines() if facts.exists() else []
-            runs.append((json.loads(path.read_text()),
-                         dict(line.split("=", 1) for line in lines if "=" in line)))
+            runs.append((json.loads(path.read_text()), read_facts(directory)))
     runs.sort(key=lambda run: run[0]["n"])
     out = ["| streams | complete | deltas = `done` | stored = `done` | words | added delay p50 | "
            "p99 | max | first delta p50 | p99 | peak RSS | CPU s per 1,000 deltas | wall |",
@@ -262,13 +253,7 @@ def streams(results):
 
 
 def main(argv):
-    command, path = argv[1], argv[2]
-    if command == "workload":
-        workload(path)
-    elif command == "streams":
-        streams(path)
-    else:
-        sys.exit(f"loadgen_report.py: unknown command {command}; see the docstring")
+    dispatch(argv, {"workload": workload, "streams": streams}, "loadgen_report.py")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ COOKIE=$(awk '$6=="session"{print "session="$7}' "$DIR/jar")
 for c in $(seq 20); do
   id=$(curl -sf -b "$DIR/jar" -X POST $B/api/conversations -H "$H" -d "{\"name\":\"c$c\"}" | sed 's/.*"id":\([0-9]*\).*/\1/')
   for m in $(seq 10); do
-    curl -sf -b "$DIR/jar" -X POST $B/api/conversations/$id/messages -H "$H" -d "{\"text\":\"message $m of $c\"}" >/dev/null
+    curl -sf -b "$DIR/jar" -X POST "$B/api/conversations/$id/messages" -H "$H" -d "{\"text\":\"message $m of $c\"}" >/dev/null
   done
 done
 cat > "$DIR/login.lua" <<'LUA'

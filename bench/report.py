@@ -82,13 +82,20 @@ def mb(n_kb):
     return f"{int(n_kb) / 1024:,.1f} MB"
 
 
+def read_facts(directory):
+    """The `facts` file in `directory` (key=value lines) as a dict; empty if there is none."""
+    facts = directory / "facts"
+    lines = facts.read_text().splitlines() if facts.exists() else []
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
 class Target:
+    """One server's results: RESULTS_DIR/<name>/, its facts and its wrk runs."""
+
     def __init__(self, directory):
         self.name = directory.name
         self.dir = directory
-        facts = directory / "facts"
-        lines = facts.read_text().splitlines() if facts.exists() else []
-        self.facts = dict(line.split("=", 1) for line in lines if "=" in line)
+        self.facts = read_facts(directory)
 
     def run(self, name):
         path = self.dir / f"{name}.wrk"
@@ -227,17 +234,24 @@ def render(results):
     print("\n".join(out).rstrip())
 
 
-def main(argv):
+def acknowledged(run):
+    return run["requests"] - run["non2xx"]
+
+
+def dispatch(argv, commands, script):
+    """`script COMMAND PATH`: calls commands[COMMAND](PATH), or exits naming an unknown one."""
     command, path = argv[1], argv[2]
-    if command == "summary":
-        print(summary(parse_wrk(path)))
-    elif command == "acknowledged":
-        run = parse_wrk(path)
-        print(run["requests"] - run["non2xx"])
-    elif command == "render":
-        render(path)
-    else:
-        sys.exit(f"report.py: unknown command {command}; see the docstring")
+    if command not in commands:
+        sys.exit(f"{script}: unknown command {command}; see the docstring")
+    commands[command](path)
+
+
+def main(argv):
+    dispatch(argv, {
+        "summary": lambda path: print(summary(parse_wrk(path))),
+        "acknowledged": lambda path: print(acknowledged(parse_wrk(path))),
+        "render": render,
+    }, "report.py")
 
 
 if __name__ == "__main__":

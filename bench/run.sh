@@ -18,11 +18,10 @@ shopt -s inherit_errexit # set -e inside $(…) too
 # Command substitutions are assigned to a variable before use: as a command's argument
 # their failure would go unnoticed.
 
-BENCH=$(cd "$(dirname "$0")" && pwd)
-REPO=$(dirname "$BENCH")
-FLASK_RUN="$REPO/../shared/peers/flask_ref/run.sh"
+# shellcheck source=bench/benchlib.sh
+source "$(dirname "$0")/benchlib.sh" bench # BENCH, REPO, and what the benchmarks share
 RUST_PORT=5098
-FLASK_PORT=5001
+DB_NAME=chatbot_bench
 DURATION=10s
 BIG_CONVERSATIONS=10000
 VS_FLASK=false
@@ -36,107 +35,12 @@ for arg in "$@"; do
     esac
 done
 
-log() { echo "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
 seed() { python3 "$BENCH/seed.py" "$@"; }
 report() { python3 "$BENCH/report.py" "$@"; }
 
-command -v wrk >/dev/null || die "install wrk: apt-get install -y wrk"
-$VS_FLASK && { [ -x "$FLASK_RUN" ] || die "no Flask reference at $FLASK_RUN"; }
-[ -z "${BENCH_DATABASE_URL:-}" ] || command -v psql >/dev/null || die "BENCH_DATABASE_URL needs psql"
-
-if [ -n "${BENCH_BIN:-}" ]; then
-    BIN=$(realpath "$BENCH_BIN")
-else
-    log "building the release binary…"
-    (cd "$REPO" && cargo build --release --locked -p chatbot-server)
-    BIN="$REPO/target/release/chatbot"
-fi
-[ -x "$BIN" ] || die "no executable at $BIN"
-
-WORK=$(mktemp -d /tmp/chatbot-bench.XXXXXX)
-RESULTS="$WORK/results"
-SERVER_PID=""
-FAILED=false
-
-cleanup() {
-    local status=$?
-    stop_server
-    if [ "$status" -eq 0 ] && ! $FAILED; then
-        rm -rf "$WORK"
-    else
-        log "bench: logs and raw wrk output kept in $WORK"
-    fi
-}
-trap cleanup EXIT
-
-# --- servers ---------------------------------------------------------------------------
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A server that fails to come up shows why: the tail of its log.
-fail_start() {
-    log "bench: $NAME $1; the end of $SERVER_LOG:"
-    tail -n 30 "$SERVER_LOG" | sed 's/^/    /' >&2
-    exit 1
-}
-
-wait_ready() {
-    local deadline=$((SECONDS + $1))
-    until curl -sf "$BASE/api/test" >/dev/null; do
-        kill -0 "$SERVER_PID" 2>/dev/null || fail_start "exited during start-up"
-        [ $SECONDS -lt $deadline ] || fail_start "did not answer GET /api/test within $1 s"
-        sleep 0.2
-    done
-}
-
-start_rust() { # database_url
-    port_in_use $RUST_PORT && die "127.0.0.1:$RUST_PORT is already in use; stop that server first"
-    # exec, so that $! is the server itself (its VmHWM, its signal).
-    (cd "$DIR" && PORT=$RUST_PORT DATABASE_URL="$1" SECRET_KEY=$(openssl rand -hex 32) \
-        CHATBOT__RATE_LIMIT__ENABLED=false CHATBOT__LOG__LEVEL=warn \
-        exec "$BIN" >server.log 2>&1) &
-    SERVER_PID=$! SERVER_LOG="$DIR/server.log" BASE="http://127.0.0.1:$RUST_PORT"
-    wait_ready 60
-}
-
-start_flask() {
-    port_in_use $FLASK_PORT && die "127.0.0.1:$FLASK_PORT is already in use; stop that server first"
-    # run.sh execs gunicorn, so $! is the master. Its first start fills a venv: minutes.
-    PORT=$FLASK_PORT DB_FILE="$DIR/flask.db" "$FLASK_RUN" >"$DIR/server.log" 2>&1 &
-    SERVER_PID=$! SERVER_LOG="$DIR/server.log" BASE="http://127.0.0.1:$FLASK_PORT"
-    wait_ready 600
-}
-
-server_pids() { echo "$SERVER_PID"; pgrep -P "$SERVER_PID" || true; }
-
-peak_rss_kb() { # summed over the server and its children (gunicorn's workers)
-    local pid total=0 kb
-    for pid in $(server_pids); do
-        kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-        total=$((total + ${kb:-0}))
-    done
-    echo $total
-}
-
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill "$SERVER_PID" 2>/dev/null || true
-    # Graceful: the Rust server first finishes the logins still queued (up to its 30 s
-    # shutdown timeout), gunicorn its workers' requests.
-    for _ in $(seq 350); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    # A server that ignores a polite stop for 35 s goes now, workers first (while they are
-    # still its children, so the ids are surely theirs).
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        log "bench: $NAME did not stop within 35 s; killing it"
-        kill -9 $(server_pids | tac) 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
+check_tools
+release_binaries server
+work_dir chatbot-bench "logs and raw wrk output"
 
 # --- measurements ----------------------------------------------------------------------
 
@@ -248,47 +152,29 @@ measure() { # name start_command…
     stop_server
 }
 
-fresh_postgres() { # prints the URL of the recreated database chatbot_bench
-    PGOPTIONS='-c client_min_messages=warning' psql -q "$BENCH_DATABASE_URL" -v ON_ERROR_STOP=1 \
-        -c 'DROP DATABASE IF EXISTS chatbot_bench WITH (FORCE)' -c 'CREATE DATABASE chatbot_bench' >&2 \
-        || return 1
-    python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]);
-print(u.urlunsplit(p._replace(path="/chatbot_bench")))' "$BENCH_DATABASE_URL"
-}
-
-machine_info() {
-    local commit
-    commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    [ -z "$(git -C "$REPO" status --porcelain -- crates migrations 2>/dev/null)" ] \
-        || commit="$commit (with uncommitted changes in crates/ or migrations/)"
-    echo "# chatbot load benchmark"
-    echo
-    echo "- machine: $(nproc) × $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit"
+full_report() {
+    report_head "chatbot load benchmark" ", Linux $(uname -r)" crates migrations
     echo "- binary: $BIN${BENCH_BIN:+ (BENCH_BIN)}"
     echo "- wrk -t2 -c32 -d$DURATION --timeout 10s --latency (logins: --timeout 30s); each server" \
         "alone on the machine, rate limits off, on a fresh database"
     echo
+    report render "$RESULTS"
 }
 
 # --- the run ---------------------------------------------------------------------------
 
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then # first, so that a wrong URL fails at once
     postgres_url=$(fresh_postgres) \
-        || die "could not recreate the database chatbot_bench on BENCH_DATABASE_URL's server"
+        || die "could not recreate the database $DB_NAME on BENCH_DATABASE_URL's server"
 fi
-measure rust-sqlite start_rust "sqlite://$WORK/rust-sqlite/bench.db"
+measure rust-sqlite start_rust $RUST_PORT "sqlite://$WORK/rust-sqlite/bench.db"
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-    measure rust-postgres start_rust "$postgres_url"
+    measure rust-postgres start_rust $RUST_PORT "$postgres_url"
 fi
 if $VS_FLASK; then
     measure flask start_flask
 fi
 
-mkdir -p "$BENCH/results"
-{ machine_info; report render "$RESULTS"; } | tee "$BENCH/results/latest.md"
-log ""
-log "saved to bench/results/latest.md"
-if $FAILED; then
-    die "FAIL: some acknowledged messages were not stored (see 'Messages stored under load')"
-fi
+save_report latest.md \
+    "FAIL: some acknowledged messages were not stored (see 'Messages stored under load')" \
+    full_report

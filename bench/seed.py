@@ -36,17 +36,9 @@ PASSWORD = "correct horse battery"
 MESSAGES_PER_CONVERSATION = 10  # POSTs, each stores the user's message and the bot's reply
 PAGE = 50
 
-# 60-100 characters each, so the seeded list weighs what a real one would.
-TEXTS = [
-    "Could you suggest a three-day hiking route near Bergen that avoids the busiest trails?",
-    "What is the difference between a mutex and a semaphore, explained with a kitchen example?",
-    "Thanks, that helps a lot. Can you also list what I should pack for rainy weather?",
-    "I am trying to cut down on sugar; what are some breakfast ideas that still taste good?",
-    "Please summarise the main arguments for and against a four-day working week in Europe.",
-    "Hello! I need help writing a short, polite email asking my landlord to fix the heating.",
-    "How long should I let bread dough rise if my kitchen is colder than usual this winter?",
-    "Which is better for a beginner who wants to build web apps: Python, Go or TypeScript?",
-]
+# 60-100 characters each, so the seeded list weighs what a real one would; one a line in
+# texts.txt, which bench/loadgen builds in too.
+TEXTS = (Path(__file__).parent / "texts.txt").read_text().splitlines()
 
 
 def text(n):

@@ -22,37 +22,19 @@
 set -euo pipefail
 shopt -s inherit_errexit # set -e inside $(…) too
 
-BENCH=$(cd "$(dirname "$0")" && pwd)
-REPO=$(dirname "$BENCH")
+# shellcheck source=bench/benchlib.sh
+source "$(dirname "$0")/benchlib.sh" streams # BENCH, REPO, and what the benchmarks share
 PORT=5096
 DELAY_MS=${BENCH_DELAY_MS:-20}
 WORDS=${BENCH_REPLY_WORDS:-100}
 COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(100 1000 2000)
 
-log() { echo "$*" >&2; }
-die() { log "streams: $*"; exit 1; }
-
 for n in "${COUNTS[@]}"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "usage: bench/streams.sh [N ...] (N: how many streams at once)"
 done
 
-if [ -n "${BENCH_BIN:-}" ]; then
-    BIN=$(realpath "$BENCH_BIN")
-    LOADGEN=${BENCH_LOADGEN:-$REPO/target/release/loadgen}
-    if [ ! -x "$LOADGEN" ]; then
-        log "building the load generator…"
-        (cd "$REPO" && cargo build --release -p chatbot-loadgen)
-    fi
-else
-    log "building the release binaries…"
-    (cd "$REPO" && cargo build --release -p chatbot-server -p chatbot-loadgen)
-    BIN="$REPO/target/release/chatbot"
-    LOADGEN=${BENCH_LOADGEN:-$REPO/target/release/loadgen}
-fi
-[ -x "$BIN" ] || die "no executable at $BIN"
-[ -x "$LOADGEN" ] || die "no executable at $LOADGEN"
-LOADGEN=$(realpath "$LOADGEN")
+release_binaries server loadgen
 
 most=0
 for n in "${COUNTS[@]}"; do [ "$n" -le "$most" ] || most=$n; done
@@ -66,71 +48,23 @@ fi
 # at least every stream and the connections that read the replies back.
 MAX_CONNECTIONS=$((most + 1024 > 10000 ? most + 1024 : 10000))
 
-WORK=$(mktemp -d /tmp/chatbot-streams.XXXXXX)
-RESULTS="$WORK/results"
-SERVER_PID=""
-FAILED=false
+work_dir chatbot-streams "logs and raw results"
 
-cleanup() {
-    local status=$?
-    stop_server
-    if [ "$status" -eq 0 ] && ! $FAILED; then
-        rm -rf "$WORK"
-    else
-        log "streams: logs and raw results kept in $WORK"
-    fi
-}
-trap cleanup EXIT
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-start_server() { # dir
-    local dir=$1 words=()
-    port_in_use $PORT && die "127.0.0.1:$PORT is already in use; stop that server first"
+start_server() { # the server for N streams, in DIR
+    local words=()
     [ "$WORDS" = 0 ] || words=(CHATBOT__BOT__SIMULATED_REPLY_WORDS="$WORDS")
     # Rate limits off (each user sends ten messages at once); bcrypt at its cheapest
     # cost and a deep hashing queue for the signups; warnings and errors logged only.
-    # exec, so that $! is the server itself (its VmHWM, its CPU time, its signal).
-    (cd "$dir" && exec env PORT=$PORT DATABASE_URL="sqlite://$dir/bench.db" \
-        SECRET_KEY="$(openssl rand -hex 32)" CHATBOT__RATE_LIMIT__ENABLED=false \
-        CHATBOT__AUTH__BCRYPT_COST=4 CHATBOT__AUTH__HASH_QUEUE_PER_THREAD=10000 \
+    start_rust $PORT "sqlite://$DIR/bench.db" CHATBOT__AUTH__BCRYPT_COST=4 \
+        CHATBOT__AUTH__HASH_QUEUE_PER_THREAD=10000 \
         CHATBOT__SERVER__MAX_CONNECTIONS=$MAX_CONNECTIONS \
-        CHATBOT__BOT__SIMULATED_DELAY_MS="$DELAY_MS" "${words[@]}" CHATBOT__LOG__LEVEL=warn \
-        "$BIN" >server.log 2>&1) &
-    SERVER_PID=$! SERVER_LOG="$dir/server.log"
-    local deadline=$((SECONDS + 60))
-    until curl -sf "http://127.0.0.1:$PORT/api/test" >/dev/null; do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-            log "streams: the server did not start; the end of its log:"
-            tail -n 30 "$SERVER_LOG" | sed 's/^/    /' >&2
-            exit 1
-        fi
-        sleep 0.2
-    done
+        CHATBOT__BOT__SIMULATED_DELAY_MS="$DELAY_MS" "${words[@]}"
 }
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 350); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
-machine_info() {
-    local commit
-    commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    [ -z "$(git -C "$REPO" status --porcelain -- crates migrations bench/loadgen 2>/dev/null)" ] \
-        || commit="$commit (with uncommitted changes in crates/, migrations/ or bench/loadgen/)"
-    echo "# chatbot streaming benchmark"
-    echo
-    echo "- machine: $(nproc) × $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)," \
-        "Linux $(uname -r); the load generator (one thread) runs on the same cores"
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit"
+full_report() {
+    report_head "chatbot streaming benchmark" \
+        ", Linux $(uname -r); the load generator (one thread) runs on the same cores" \
+        crates migrations bench/loadgen
     echo "- server: $BIN${BENCH_BIN:+ (BENCH_BIN)}; client: $LOADGEN"
     echo "- each N on a fresh server and SQLite database: the simulated bot pausing" \
         "${DELAY_MS} ms between words$([ "$WORDS" = 0 ] || echo ", replies of $WORDS words")," \
@@ -142,17 +76,18 @@ machine_info() {
         "sending to the last stream's end; CPU: the server's user + system time while the" \
         "streams ran; peak RSS: the server's VmHWM over its whole life (seeding included)"
     echo
+    python3 "$BENCH/loadgen_report.py" streams "$RESULTS"
 }
 
 for n in "${COUNTS[@]}"; do
-    dir="$WORK/$n" out="$RESULTS/$n"
-    mkdir -p "$dir" "$out"
+    NAME="the server for $n streams" DIR="$WORK/$n" out="$RESULTS/$n"
+    mkdir -p "$DIR" "$out"
     log "== $n streams: starting a server"
-    start_server "$dir"
-    "$LOADGEN" streams --url "http://127.0.0.1:$PORT" --n "$n" --delay-ms "$DELAY_MS" \
+    start_server
+    "$LOADGEN" streams --url "$BASE" --n "$n" --delay-ms "$DELAY_MS" \
         --words "$WORDS" --pid "$SERVER_PID" --clk-tck "$(getconf CLK_TCK)" \
         --out "$out/streams.json" >/dev/null
-    rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+    rss=$(peak_rss_kb)
     echo "rss_kb=$rss" >>"$out/facts"
     if grep -q "SIMULATED_REPLY_WORDS sets no setting" "$SERVER_LOG"; then
         log "  WARNING: this server has no bot.simulated_reply_words: replies are not $WORDS words"
@@ -178,11 +113,5 @@ EOF
     stop_server
 done
 
-mkdir -p "$BENCH/results"
-{ machine_info; python3 "$BENCH/loadgen_report.py" streams "$RESULTS"; } \
-    | tee "$BENCH/results/streams.md"
-log ""
-log "saved to bench/results/streams.md"
-if $FAILED; then
-    die "FAIL: some streams failed or their texts did not match (see the table)"
-fi
+save_report streams.md "FAIL: some streams failed or their texts did not match (see the table)" \
+    full_report

@@ -34,11 +34,9 @@
 set -euo pipefail
 shopt -s inherit_errexit # set -e inside $(…) too
 
-BENCH=$(cd "$(dirname "$0")" && pwd)
-REPO=$(dirname "$BENCH")
-FLASK_RUN="$REPO/../shared/peers/flask_ref/run.sh"
+# shellcheck source=bench/benchlib.sh
+source "$(dirname "$0")/benchlib.sh" workload # BENCH, REPO, and what the benchmarks share
 RUST_PORT=5097
-FLASK_PORT=5001
 DB_NAME=chatbot_workload
 CONNECTIONS=32
 CONVERSATIONS=20
@@ -61,128 +59,20 @@ else
     DURATION=${BENCH_DURATION:-30} SHORT=10
 fi
 
-log() { echo "$*" >&2; }
-die() { log "workload: $*"; exit 1; }
-
 # Each connection acts as a user no other connection is using at the time.
 for n in "$USERS" "$FLASK_USERS"; do
     [ "$n" -ge $CONNECTIONS ] || die "BENCH_USERS and BENCH_FLASK_USERS must be at least $CONNECTIONS"
 done
 
-command -v wrk >/dev/null || die "install wrk: apt-get install -y wrk"
-$VS_FLASK && { [ -x "$FLASK_RUN" ] || die "no Flask reference at $FLASK_RUN"; }
-[ -z "${BENCH_DATABASE_URL:-}" ] || command -v psql >/dev/null || die "BENCH_DATABASE_URL needs psql"
-
-if [ -n "${BENCH_BIN:-}" ]; then
-    BIN=$(realpath "$BENCH_BIN")
-    LOADGEN=${BENCH_LOADGEN:-$REPO/target/release/loadgen}
-    if [ ! -x "$LOADGEN" ]; then
-        log "building the load generator…"
-        (cd "$REPO" && cargo build --release -p chatbot-loadgen)
-    fi
-else
-    log "building the release binaries…"
-    (cd "$REPO" && cargo build --release -p chatbot-server -p chatbot-loadgen)
-    BIN="$REPO/target/release/chatbot"
-    LOADGEN=${BENCH_LOADGEN:-$REPO/target/release/loadgen}
-fi
-[ -x "$BIN" ] || die "no executable at $BIN"
-[ -x "$LOADGEN" ] || die "no executable at $LOADGEN"
-LOADGEN=$(realpath "$LOADGEN")
+check_tools
+release_binaries server loadgen
 CLK_TCK=$(getconf CLK_TCK)
+work_dir chatbot-workload "logs and raw results"
 
-WORK=$(mktemp -d /tmp/chatbot-workload.XXXXXX)
-RESULTS="$WORK/results"
-SERVER_PID=""
-FAILED=false
-
-cleanup() {
-    local status=$?
-    stop_server
-    if [ "$status" -eq 0 ] && ! $FAILED; then
-        rm -rf "$WORK"
-    else
-        log "workload: logs and raw results kept in $WORK"
-    fi
-}
-trap cleanup EXIT
-
-# --- servers (as bench/run.sh starts and stops them) ------------------------------------
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-fail_start() {
-    log "workload: $NAME $1; the end of $SERVER_LOG:"
-    tail -n 30 "$SERVER_LOG" | sed 's/^/    /' >&2
-    exit 1
-}
-
-wait_ready() {
-    local deadline=$((SECONDS + $1))
-    until curl -sf "$BASE/api/test" >/dev/null; do
-        kill -0 "$SERVER_PID" 2>/dev/null || fail_start "exited during start-up"
-        [ $SECONDS -lt $deadline ] || fail_start "did not answer GET /api/test within $1 s"
-        sleep 0.2
-    done
-}
-
-start_rust() { # database_url
-    port_in_use $RUST_PORT && die "127.0.0.1:$RUST_PORT is already in use; stop that server first"
-    # Rate limits off; bcrypt at its cheapest cost and a deep hashing queue, so that
-    # seeding a thousand users takes seconds and no signup is refused with 503.
-    # exec, so that $! is the server itself (its VmHWM, its CPU time, its signal).
-    (cd "$DIR" && PORT=$RUST_PORT DATABASE_URL="$1" SECRET_KEY=$(openssl rand -hex 32) \
-        CHATBOT__RATE_LIMIT__ENABLED=false CHATBOT__AUTH__BCRYPT_COST=4 \
-        CHATBOT__AUTH__HASH_QUEUE_PER_THREAD=10000 CHATBOT__LOG__LEVEL=warn \
-        exec "$BIN" >server.log 2>&1) &
-    SERVER_PID=$! SERVER_LOG="$DIR/server.log" BASE="http://127.0.0.1:$RUST_PORT"
-    wait_ready 60
-}
-
-start_flask() {
-    port_in_use $FLASK_PORT && die "127.0.0.1:$FLASK_PORT is already in use; stop that server first"
-    # run.sh execs gunicorn, so $! is the master. Its first start fills a venv: minutes.
-    PORT=$FLASK_PORT DB_FILE="$DIR/flask.db" "$FLASK_RUN" >"$DIR/server.log" 2>&1 &
-    SERVER_PID=$! SERVER_LOG="$DIR/server.log" BASE="http://127.0.0.1:$FLASK_PORT"
-    wait_ready 600
-}
-
-server_pids() { echo "$SERVER_PID"; pgrep -P "$SERVER_PID" || true; }
-
-peak_rss_kb() { # summed over the server and its children (gunicorn's workers)
-    local pid total=0 kb
-    for pid in $(server_pids); do
-        kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-        total=$((total + ${kb:-0}))
-    done
-    echo $total
-}
-
-cpu_ticks() { # utime + stime of the server and its children, in clock ticks
-    local pid total=0 ticks
-    for pid in $(server_pids); do
-        # Fields 14 and 15; counted after the command name, which ends with ")".
-        ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
-        total=$((total + ${ticks:-0}))
-    done
-    echo $total
-}
-
-stop_server() {
-    [ -n "$SERVER_PID" ] || return 0
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 350); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        log "workload: $NAME did not stop within 35 s; killing it"
-        # shellcheck disable=SC2046 # one pid a word
-        kill -9 $(server_pids | tac) 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
+# The Rust server's settings beyond start_rust's (rate limits off): bcrypt at its cheapest
+# cost and a deep hashing queue, so that seeding a thousand users takes seconds and no
+# signup is refused with 503.
+RUST_SETTINGS=(CHATBOT__AUTH__BCRYPT_COST=4 CHATBOT__AUTH__HASH_QUEUE_PER_THREAD=10000)
 
 # --- measurements ------------------------------------------------------------------------
 
@@ -305,30 +195,16 @@ measure() { # name users start_command…
     stop_server
 }
 
-fresh_postgres() { # prints the URL of the recreated database
-    PGOPTIONS='-c client_min_messages=warning' psql -q "$BENCH_DATABASE_URL" -v ON_ERROR_STOP=1 \
-        -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" -c "CREATE DATABASE $DB_NAME" >&2 \
-        || return 1
-    python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]);
-print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$BENCH_DATABASE_URL" "$DB_NAME"
-}
-
-machine_info() {
-    local commit
-    commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    [ -z "$(git -C "$REPO" status --porcelain -- crates migrations bench/loadgen 2>/dev/null)" ] \
-        || commit="$commit (with uncommitted changes in crates/, migrations/ or bench/loadgen/)"
-    echo "# chatbot workload benchmark"
-    echo
-    echo "- machine: $(nproc) × $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)," \
-        "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r);" \
-        "the load generator runs on the same cores"
-    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit"
+full_report() {
+    report_head "chatbot workload benchmark" ", $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' \
+        /proc/meminfo), Linux $(uname -r); the load generator runs on the same cores" \
+        crates migrations bench/loadgen
     echo "- server: $BIN${BENCH_BIN:+ (BENCH_BIN)}; client: $LOADGEN"
     echo "- each server alone on the machine, on a fresh database, rate limits off, bcrypt" \
         "cost 4 (Rust); $CONNECTIONS keep-alive connections; the mix ran ${DURATION} s, the" \
         "POST-only and wrk runs ${SHORT} s"
     echo
+    python3 "$BENCH/loadgen_report.py" workload "$RESULTS"
 }
 
 # --- the run -----------------------------------------------------------------------------
@@ -337,9 +213,10 @@ if [ -n "${BENCH_DATABASE_URL:-}" ]; then # first, so that a wrong URL fails at 
     postgres_url=$(fresh_postgres) \
         || die "could not recreate the database $DB_NAME on BENCH_DATABASE_URL's server"
 fi
-measure rust-sqlite "$USERS" start_rust "sqlite://$WORK/rust-sqlite/bench.db"
+measure rust-sqlite "$USERS" start_rust $RUST_PORT "sqlite://$WORK/rust-sqlite/bench.db" \
+    "${RUST_SETTINGS[@]}"
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
-    measure rust-postgres "$USERS" start_rust "$postgres_url"
+    measure rust-postgres "$USERS" start_rust $RUST_PORT "$postgres_url" "${RUST_SETTINGS[@]}"
     PGOPTIONS='-c client_min_messages=warning' psql -q "$BENCH_DATABASE_URL" \
         -c "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >&2 || true
 fi
@@ -347,11 +224,6 @@ if $VS_FLASK; then
     measure flask "$FLASK_USERS" start_flask
 fi
 
-mkdir -p "$BENCH/results"
-{ machine_info; python3 "$BENCH/loadgen_report.py" workload "$RESULTS"; } \
-    | tee "$BENCH/results/workload.md"
-log ""
-log "saved to bench/results/workload.md"
-if $FAILED; then
-    die "FAIL: some acknowledged messages were not stored (see 'Nothing acknowledged is lost')"
-fi
+save_report workload.md \
+    "FAIL: some acknowledged messages were not stored (see 'Nothing acknowledged is lost')" \
+    full_report

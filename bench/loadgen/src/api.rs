@@ -108,32 +108,32 @@ impl Conn {
         })
     }
 
-    /// As [`call`](Self::call), and the status must be one of `expected`: otherwise an
-    /// error naming the request, the status and the start of the body.
-    pub(crate) async fn expect(
-        &self,
-        method: Method,
-        path: &str,
-        cookie: Option<&str>,
-        json: Option<&serde_json::Value>,
-        expected: &[u16],
-    ) -> Result<Answer> {
-        let what = format!("{method} {path}");
-        let answer = self.call(method, path, cookie, json).await?;
-        check(answer, &what, expected)
+    /// GETs `path`, with the session `cookie` if given, which must answer 200: otherwise
+    /// an error naming the request, the status and the start of the body.
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Result<Answer> {
+        let answer = self.call(Method::GET, path, cookie, None).await?;
+        check(answer, &format!("GET {path}"), &[200])
     }
 
-    /// As [`expect`](Self::expect), and the body parsed as JSON.
-    pub(crate) async fn json(
+    /// POSTs `json` to `path` as the user of `cookie`, which must answer 201 (created):
+    /// otherwise an error as [`get`](Self::get)'s.
+    pub(crate) async fn post(
         &self,
-        method: Method,
         path: &str,
-        cookie: Option<&str>,
-        json: Option<&serde_json::Value>,
-        expected: &[u16],
-    ) -> Result<serde_json::Value> {
-        let answer = self.expect(method, path, cookie, json, expected).await?;
-        serde_json::from_slice(&answer.body).map_err(|error| format!("{path}: {error}").into())
+        cookie: &str,
+        json: &serde_json::Value,
+    ) -> Result<Answer> {
+        let answer = self
+            .call(Method::POST, path, Some(cookie), Some(json))
+            .await?;
+        check(answer, &format!("POST {path}"), &[201])
+    }
+
+    /// GETs `path` as the user of `cookie`, as [`get`](Self::get); the body parsed as
+    /// JSON.
+    pub(crate) async fn get_json(&self, path: &str, cookie: &str) -> Result<serde_json::Value> {
+        let answer = self.get(path, Some(cookie)).await?;
+        parse_json(path, &answer)
     }
 
     /// Signs `username` up (201).
@@ -191,19 +191,13 @@ impl Conn {
 
     /// Creates a conversation named `name`; its id.
     pub(crate) async fn new_conversation(&self, cookie: &str, name: &str) -> Result<i64> {
+        let path = "/api/conversations";
         let body = serde_json::json!({ "name": name });
-        let created = self
-            .json(
-                Method::POST,
-                "/api/conversations",
-                Some(cookie),
-                Some(&body),
-                &[201],
-            )
-            .await?;
+        let answer = self.post(path, cookie, &body).await?;
+        let created = parse_json(path, &answer)?;
         created["id"]
             .as_i64()
-            .ok_or_else(|| format!("POST /api/conversations: no id in {created}").into())
+            .ok_or_else(|| format!("POST {path}: no id in {created}").into())
     }
 }
 
@@ -219,22 +213,20 @@ fn check(answer: Answer, what: &str, expected: &[u16]) -> Result<Answer> {
     }
 }
 
+/// The body of `answer`, the response to `path`, parsed as JSON.
+fn parse_json(path: &str, answer: &Answer) -> Result<serde_json::Value> {
+    serde_json::from_slice(&answer.body).map_err(|error| format!("{path}: {error}").into())
+}
+
 /// Texts of 60-100 characters, as people write them, so that stored messages and
-/// replies weigh what real ones would (the same as bench/seed.py's).
-const TEXTS: [&str; 8] = [
-    "Could you suggest a three-day hiking route near Bergen that avoids the busiest trails?",
-    "What is the difference between a mutex and a semaphore, explained with a kitchen example?",
-    "Thanks, that helps a lot. Can you also list what I should pack for rainy weather?",
-    "I am trying to cut down on sugar; what are some breakfast ideas that still taste good?",
-    "Please summarise the main arguments for and against a four-day working week in Europe.",
-    "Hello! I need help writing a short, polite email asking my landlord to fix the heating.",
-    "How long should I let bread dough rise if my kitchen is colder than usual this winter?",
-    "Which is better for a beginner who wants to build web apps: Python, Go or TypeScript?",
-];
+/// replies weigh what real ones would: one a line, the file bench/seed.py reads too.
+const TEXTS: &str = include_str!("../../texts.txt");
 
 /// The `n`th message text: one of [`TEXTS`], numbered so that no two are the same.
 pub(crate) fn text(n: usize) -> String {
-    format!("{} (#{n})", TEXTS[n % TEXTS.len()])
+    let count = TEXTS.lines().count();
+    let text = TEXTS.lines().nth(n % count).unwrap_or_default();
+    format!("{text} (#{n})")
 }
 
 /// The body of a message POST with the `n`th text.

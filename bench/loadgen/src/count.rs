@@ -9,7 +9,6 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use awc::http::Method;
 use serde_json::{Value, json};
 
 use crate::api::{Conn, encode_query};
@@ -80,13 +79,7 @@ async fn count_all(
 ) -> Result<(Tally, bool)> {
     let probe = Conn::new(url, timeout);
     let first = probe
-        .json(
-            Method::GET,
-            "/api/conversations?limit=1",
-            Some(&users[0].cookie),
-            None,
-            &[200],
-        )
+        .get_json("/api/conversations?limit=1", &users[0].cookie)
         .await?;
     let paged = first.get("conversations").is_some();
     let next = Cell::new(0);
@@ -118,15 +111,7 @@ async fn count_all(
 
 /// One user's messages from the seed's whole list.
 async fn count_list(conn: &Conn, user: &User) -> Result<Tally> {
-    let list = conn
-        .json(
-            Method::GET,
-            "/api/conversations",
-            Some(&user.cookie),
-            None,
-            &[200],
-        )
-        .await?;
+    let list = conn.get_json("/api/conversations", &user.cookie).await?;
     let conversations = list
         .as_array()
         .ok_or_else(|| format!("GET /api/conversations of {}: not a list", user.username))?;
@@ -146,9 +131,7 @@ async fn count_pages(conn: &Conn, user: &User) -> Result<Tally> {
     let mut ids = Vec::new();
     let mut path = format!("/api/conversations?limit={PAGE}");
     loop {
-        let page = conn
-            .json(Method::GET, &path, Some(&user.cookie), None, &[200])
-            .await?;
+        let page = conn.get_json(&path, &user.cookie).await?;
         for conversation in page["conversations"].as_array().into_iter().flatten() {
             ids.extend(conversation["id"].as_i64());
         }
@@ -167,9 +150,7 @@ async fn count_pages(conn: &Conn, user: &User) -> Result<Tally> {
         let first = format!("/api/conversations/{id}/messages?limit={PAGE}");
         let mut path = first.clone();
         loop {
-            let page = conn
-                .json(Method::GET, &path, Some(&user.cookie), None, &[200])
-                .await?;
+            let page = conn.get_json(&path, &user.cookie).await?;
             for message in page["messages"].as_array().into_iter().flatten() {
                 tally.message(message);
             }

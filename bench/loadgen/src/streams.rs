@@ -128,9 +128,7 @@ async fn measure(config: &Config) -> Result<Value> {
         .collect();
     futures_util::stream::iter(conns.iter().map(Ok))
         .try_for_each_concurrent(200, |conn| async move {
-            conn.expect(Method::GET, "/api/test", None, None, &[200])
-                .await
-                .map(drop)
+            conn.get("/api/test", None).await.map(drop)
         })
         .await?;
     let prepare = prepare.elapsed();
@@ -311,9 +309,7 @@ async fn stored_texts(
                     return Ok(None);
                 };
                 let path = format!("/api/conversations/{id}/messages?limit=10");
-                let page = conn
-                    .json(Method::GET, &path, Some(&user.cookie), None, &[200])
-                    .await?;
+                let page = conn.get_json(&path, &user.cookie).await?;
                 let stored = page["messages"]
                     .as_array()
                     .into_iter()
