@@ -38,12 +38,17 @@ COPY crates/http/Cargo.toml crates/http/
 COPY crates/openai/Cargo.toml crates/openai/
 COPY crates/persistence/Cargo.toml crates/persistence/
 COPY crates/server/Cargo.toml crates/server/
+# The benchmarks' load generator is a workspace member the image never builds: its
+# manifest and an empty main are enough for cargo to read the workspace.
+COPY bench/loadgen/Cargo.toml bench/loadgen/
 RUN set -eux; \
     for crate in crates/*/; do \
         mkdir -p "${crate}src"; \
         : > "${crate}src/lib.rs"; \
     done; \
     echo 'fn main() {}' > crates/server/src/main.rs; \
+    mkdir -p bench/loadgen/src; \
+    echo 'fn main() {}' > bench/loadgen/src/main.rs; \
     cargo build --release --locked -p chatbot-server; \
     rm -rf crates/*/src \
         target/release/chatbot target/release/chatbot.d \
