@@ -164,7 +164,7 @@ def workload(results):
         out += ["## POST only", "",
                 "`POST /api/conversations/{id}/messages` (simulated bot, no delay, plain "
                 "JSON) on 32 connections. As different users, writes do not wait for each "
-                "other; as one user, they take turns on the user's revision. Each connection "
+                "other; as one user on PostgreSQL, they took turns on the user's row before issue 18. Each connection "
                 "posts to conversations no other connection posts to at the same time (a "
                 "conversation takes one reply at a time: another is a 409, counted as an "
                 "error).", "",
