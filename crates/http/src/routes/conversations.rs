@@ -52,14 +52,11 @@ struct IfNoneMatchHeader {
     security(("session" = [])),
     responses(
         (status = 200, description = "The list, or a page of it.", body = ConversationListing,
-            headers(("ETag" = String, description = "A strong tag, the same until you \
-                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
-                the response and revalidates it."))),
+            headers(("ETag" = String, description = "A strong tag of this response, the \
+                same until you change anything; with `Cache-Control: private, no-cache`."))),
         (status = 304, description = "`If-None-Match` named the current `ETag` (or `*`): \
             what you have is current. No body.",
-            headers(("ETag" = String, description = "A strong tag, the same until you \
-                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
-                the response and revalidates it."))),
+            headers(("ETag" = String, description = "The same tag."))),
         (status = 400, description = "`validation_failed`: `limit`, `before` or `include` is \
             not valid; the sentence names it. `bad_request`: the query string cannot be read.",
             body = ErrorBody),
@@ -166,14 +163,11 @@ fn estimated_json_len(conversations: &[ConversationWithMessages]) -> usize {
     security(("session" = [])),
     responses(
         (status = 200, description = "A page of messages.", body = MessagePageOut,
-            headers(("ETag" = String, description = "A strong tag, the same until you \
-                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
-                the response and revalidates it."))),
+            headers(("ETag" = String, description = "A strong tag of this response, the \
+                same until you change anything; with `Cache-Control: private, no-cache`."))),
         (status = 304, description = "`If-None-Match` named the current `ETag` (or `*`): \
             what you have is current. No body.",
-            headers(("ETag" = String, description = "A strong tag, the same until you \
-                change anything. Sent with `Cache-Control: private, no-cache`: a browser keeps \
-                the response and revalidates it."))),
+            headers(("ETag" = String, description = "The same tag."))),
         (status = 400, description = "`validation_failed`: `limit` or `before` is not valid; \
             the sentence names it. `bad_request`: the query string cannot be read.",
             body = ErrorBody),
