@@ -1,4 +1,5 @@
 DROP TRIGGER users_update_raises_revision;
+DROP TRIGGER users_insert_makes_revision;
 ALTER TABLE users ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
 UPDATE users SET revision = COALESCE(
     (SELECT SUM(changes) FROM revisions WHERE revisions.user_id = users.id), 0);
