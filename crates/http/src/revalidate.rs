@@ -16,6 +16,8 @@ use chatbot_domain::{Revision, UserId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Version {
     tag: EntityTag,
+    /// Whether the resource is known to exist, which `If-None-Match: *` asks.
+    exists: bool,
 }
 
 impl Version {
@@ -41,6 +43,18 @@ impl Version {
         );
         Self {
             tag: EntityTag::new_strong(tag),
+            exists: true,
+        }
+    }
+
+    /// The same version of a resource that may not exist (a conversation's page):
+    /// `If-None-Match: *` is then no reason for a 304, since only reading it would
+    /// tell. A tag still is: it was sent with that resource at this revision, so the
+    /// resource existed then, and nothing of the user's has changed since.
+    pub(crate) fn perhaps_missing(self) -> Self {
+        Self {
+            exists: false,
+            ..self
         }
     }
 
@@ -49,7 +63,7 @@ impl Version {
     pub(crate) fn unchanged(&self, request: &HttpRequest) -> Option<HttpResponse> {
         // If-None-Match compares weakly (RFC 9110, 13.1.2): `W/"…"` of our tag matches.
         let current = match IfNoneMatch::parse(request).ok()? {
-            IfNoneMatch::Any => true,
+            IfNoneMatch::Any => self.exists,
             IfNoneMatch::Items(tags) => tags.iter().any(|tag| tag.weak_eq(&self.tag)),
         };
         current.then(|| self.headers(&mut HttpResponse::NotModified()).finish())

@@ -68,27 +68,33 @@ pub(super) async fn list(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query: ConversationPageQuery = parse_query(&request)?;
+    // Bad input is a 400 whatever the client has cached: the query first.
+    let paged = if query.limit.is_none() && query.before.is_none() && query.include.is_none() {
+        None
+    } else {
+        let with_messages = match query.include.as_deref() {
+            None => false,
+            Some("messages") => true,
+            Some(_) => {
+                return Err(ApiError::new(
+                    ErrorKind::ValidationFailed,
+                    "include must be `messages`",
+                ));
+            }
+        };
+        let page = PageRequest {
+            size: page_size(query.limit.as_deref())?,
+            before: parse_before::<ConversationCursor>(query.before.as_deref())?,
+        };
+        Some((page, with_messages))
+    };
     let revision = state.services.chat.revision(user).await?;
     let version = Version::of(&request, user, revision);
     if let Some(unchanged) = version.unchanged(&request) {
         return Ok(unchanged);
     }
-    if query.limit.is_none() && query.before.is_none() && query.include.is_none() {
+    let Some((page, with_messages)) = paged else {
         return whole_list(&state, user, revision, &version).await;
-    }
-    let with_messages = match query.include.as_deref() {
-        None => false,
-        Some("messages") => true,
-        Some(_) => {
-            return Err(ApiError::new(
-                ErrorKind::ValidationFailed,
-                "include must be `messages`",
-            ));
-        }
-    };
-    let page = PageRequest {
-        size: page_size(query.limit.as_deref())?,
-        before: parse_before::<ConversationCursor>(query.before.as_deref())?,
     };
     let chat = &state.services.chat;
     let mut response = HttpResponse::Ok();
@@ -165,8 +171,9 @@ fn estimated_json_len(conversations: &[ConversationWithMessages]) -> usize {
         (status = 200, description = "A page of messages.", body = MessagePageOut,
             headers(("ETag" = String, description = "A strong tag of this response, the \
                 same until you change anything; with `Cache-Control: private, no-cache`."))),
-        (status = 304, description = "`If-None-Match` named the current `ETag` (or `*`): \
-            what you have is current. No body.",
+        (status = 304, description = "`If-None-Match` named the current `ETag`: what you \
+            have is current. No body. (`*` is no reason for a 304 here: the conversation \
+            may not exist.)",
             headers(("ETag" = String, description = "The same tag."))),
         (status = 400, description = "`validation_failed`: `limit` or `before` is not valid; \
             the sentence names it. `bad_request`: the query string cannot be read.",
@@ -187,7 +194,9 @@ pub(super) async fn list_messages(
         before: parse_before::<MessageCursor>(query.before.as_deref())?,
     };
     let revision = state.services.chat.revision(user).await?;
-    let version = Version::of(&request, user, revision);
+    // The conversation may not exist (or be another user's): `*` cannot be answered
+    // without reading it.
+    let version = Version::of(&request, user, revision).perhaps_missing();
     if let Some(unchanged) = version.unchanged(&request) {
         return Ok(unchanged);
     }

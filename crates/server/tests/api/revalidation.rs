@@ -99,6 +99,14 @@ api_tests! {
         assert_eq!(get_if_none_match(&mut alice, &paths[0], "\"1-1-1\"").await.status, 200);
         let head = alice.send(Method::HEAD, &paths[0], None, &[("If-None-Match", &tags[0])]).await;
         assert_eq!(head.status, 304);
+
+        // Whatever the client holds: bad input is a 400, a missing conversation a 404.
+        for bad in ["/api/conversations?limit=abc", "/api/conversations?include=everything"] {
+            get_if_none_match(&mut alice, bad, "*").await.assert_error(400, "validation_failed");
+        }
+        let missing = format!("/api/conversations/{}/messages", id + 1_000);
+        get_if_none_match(&mut alice, &missing, "*").await.assert_error(404, "not_found");
+        assert_eq!(get_if_none_match(&mut alice, &paths[3], "*").await.status, 200);
     }
 
     async fn every_write_of_the_user_changes_every_tag(db) {
